@@ -1,0 +1,50 @@
+from django import forms
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+
+from specialists.personas import PERSONAS
+
+
+class NewSessionForm(forms.Form):
+    idea = forms.CharField(strip=True)
+    title = forms.CharField(max_length=200, required=False, strip=True)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read at request time so the limit follows the settings in force.
+        self.fields["idea"].max_length = settings.MESSAGE_MAX_CHARS
+        self.fields["idea"].validators.append(MaxLengthValidator(settings.MESSAGE_MAX_CHARS))
+
+    def clean_idea(self):
+        idea = self.cleaned_data["idea"]
+        if not idea:
+            raise forms.ValidationError("Describe your idea in a few words.")
+        return idea
+
+    def title_or_default(self) -> str:
+        title = self.cleaned_data.get("title")
+        if title:
+            return title
+        idea = " ".join(self.cleaned_data["idea"].split())
+        return idea if len(idea) <= 60 else idea[:57].rsplit(" ", 1)[0] + "…"
+
+
+class SessionSettingsForm(forms.Form):
+    title = forms.CharField(max_length=200, strip=True)
+    concurrent = forms.BooleanField(required=False, label="Let independent specialists answer at the same time")
+    ideation_rounds = forms.IntegerField(min_value=1, max_value=10, label="Ideation rounds before moving on")
+    refinement_rounds = forms.IntegerField(min_value=1, max_value=10, label="Refinement rounds before moving on")
+
+    def __init__(self, *args, models: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "Default (the studio picks an installed model)")] + [(m, m) for m in models]
+        self.model_fields = []
+        for role, persona in PERSONAS.items():
+            name = f"model_{role}"
+            self.fields[name] = forms.ChoiceField(
+                choices=choices, required=False, label=f"{persona.name} — {persona.title}"
+            )
+            self.model_fields.append(self[name])
+
+    def assignments(self) -> dict:
+        return {role: self.cleaned_data[f"model_{role}"] for role in PERSONAS if self.cleaned_data.get(f"model_{role}")}

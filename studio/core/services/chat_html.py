@@ -1,0 +1,92 @@
+"""Render chat fragments for the studio page and its websocket.
+
+Every fragment comes from a template in templates/ (autoescaped: model text is
+untrusted). Fragments pushed over the websocket carry hx-swap-oob.
+"""
+
+from django.template.loader import render_to_string
+
+from specialists.personas import PERSONAS
+from studio.core.models import PHASE_ORDER, Conversation, Message, Phase, Session
+
+
+def message_context(message: Message, *, live_content: str | None = None) -> dict:
+    content = message.content
+    if message.status == Message.Status.STREAMING and live_content is not None:
+        content = live_content
+    kind = message.metadata.get("kind", "chat")
+    context = {
+        "message": message,
+        "content": content,
+        "kind": kind,
+        "persona": PERSONAS.get(message.role),
+        "session": message.conversation.session,
+    }
+    if kind == "generation":
+        from generations.models import Generation
+        from generations.services.cards import card_context
+
+        generation = Generation.objects.filter(pk=message.metadata.get("generation_id")).first()
+        context["generation"] = generation
+        if generation is not None:
+            context.update(card_context(generation))
+    elif kind == "brief":
+        from generations.services.catalog import get_catalog
+
+        context["catalog"] = get_catalog()
+        context["brief"] = message.metadata.get("brief", {})
+        context["has_custom_workflow"] = hasattr(message.conversation.session, "custom_workflow")
+    return context
+
+
+def render_message(message: Message, *, append: bool = False, oob: bool = False, live_content=None) -> str:
+    """One bubble; ``append`` adds it to #messages, ``oob`` replaces the existing one."""
+    context = message_context(message, live_content=live_content)
+    context["swap"] = "beforeend:#messages" if append else ("outerHTML" if oob else "")
+    return render_to_string("specialists/_message.html", context)
+
+
+def conversation_messages(conversation: Conversation) -> list[Message]:
+    return list(conversation.messages.select_related("conversation__session").order_by("order"))
+
+
+def render_messages(
+    conversation: Conversation, *, live: dict[int, str] | None = None, oob: bool = False, messages=None
+) -> str:
+    live = live or {}
+    messages = conversation_messages(conversation) if messages is None else messages
+    rendered = [render_message(m, live_content=live.get(m.pk)) for m in messages]
+    return render_to_string("specialists/_messages.html", {"rendered": rendered, "oob": oob})
+
+
+def render_token(message_id: int, text: str) -> str:
+    return render_to_string("specialists/_token.html", {"message_id": message_id, "text": text})
+
+
+def render_body(message_id: int, content: str) -> str:
+    return render_to_string("specialists/_body.html", {"message_id": message_id, "content": content})
+
+
+def phase_context(conversation: Conversation) -> dict:
+    current = conversation.phase_index
+    steps = [
+        {
+            "value": value,
+            "label": Phase(value).label,
+            "state": "done" if i < current else ("now" if i == current else ""),
+        }
+        for i, value in enumerate(PHASE_ORDER)
+    ]
+    return {"conversation": conversation, "steps": steps}
+
+
+def render_phase(conversation: Conversation, *, oob: bool = True) -> str:
+    return render_to_string("core/_phase_indicator.html", {**phase_context(conversation), "oob": oob})
+
+
+def render_composer(session: Session, *, error: str = "", text: str = "", oob: bool = True) -> str:
+    return render_to_string("core/_composer.html", {"session": session, "error": error, "text": text, "oob": oob})
+
+
+def render_alert(text: str) -> str:
+    return render_to_string("core/_alert.html", {"text": text})

@@ -1,0 +1,39 @@
+"""Tell the browsers on a session that something changed.
+
+Events name what changed; each websocket consumer renders it for its own
+client, so a consumer can skip what it has already shown (no duplicates after
+a reconnect).
+"""
+
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
+
+from studio.core.models import Conversation
+from studio.core.services.broadcast import group_name, push_html
+from studio.core.services.chat_html import render_phase
+
+
+async def message_added(session_id: int, message_id: int) -> None:
+    await get_channel_layer().group_send(group_name(session_id), {"type": "studio.message", "message_id": message_id})
+
+
+async def message_changed(session_id: int, message_id: int) -> None:
+    await message_added(session_id, message_id)  # the consumer appends or replaces as needed
+
+
+async def phase_changed(conversation_id: int) -> None:
+    conversation, html = await sync_to_async(_phase_html)(conversation_id)
+    await push_html(conversation.session_id, html)
+
+
+def _phase_html(conversation_id: int):
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return conversation, render_phase(conversation)
+
+
+def message_added_sync(session_id: int, message_id: int) -> None:
+    async_to_sync(message_added)(session_id, message_id)
+
+
+def phase_changed_sync(conversation_id: int) -> None:
+    async_to_sync(phase_changed)(conversation_id)

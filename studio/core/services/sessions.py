@@ -1,0 +1,29 @@
+from django.db import transaction
+
+from studio.core.models import Conversation, Role, Session
+
+
+@transaction.atomic
+def start_session(user, title: str, idea: str) -> Session:
+    session = Session.objects.create(owner=user, title=title)
+    conversation = Conversation.objects.create(session=session)
+    conversation.append_message(Role.USER, idea)
+    return session
+
+
+def update_settings(session: Session, data: dict, assignments: dict) -> None:
+    session.title = data["title"]
+    session.model_assignments = assignments
+    session.settings = {
+        **session.settings,
+        "concurrent": bool(data["concurrent"]),
+        "rounds": {"ideation": data["ideation_rounds"], "refinement": data["refinement_rounds"]},
+    }
+    session.save(update_fields=["title", "model_assignments", "settings", "updated_at"])
+
+
+def delete_session(session: Session) -> None:
+    from generations.services.media import delete_session_media
+
+    delete_session_media(session)
+    session.delete()

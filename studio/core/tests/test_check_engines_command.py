@@ -1,0 +1,104 @@
+import json
+from io import StringIO
+
+from django.core.management import call_command
+
+
+def check_engines(*args: str) -> tuple[int, str]:
+    out = StringIO()
+    try:
+        call_command("check_engines", *args, stdout=out)
+    except SystemExit as exc:
+        return exc.code, out.getvalue()
+    return 0, out.getvalue()
+
+
+def test_it_lists_models_and_checkpoints_and_exits_0_when_everything_is_up(fake_ollama, fake_comfyui):
+    fake_comfyui.set_checkpoints(["dreamshaper_8.safetensors"])
+    code, out = check_engines()
+    assert code == 0
+    assert f"Ollama at {fake_ollama.url}: up, 3 model(s)" in out
+    for model in ("llama3.2:latest", "qwen2.5:7b", "llava:7b"):
+        assert f"- {model} (" in out
+    assert f"{fake_comfyui.url}: up" in out
+    assert "checkpoints: dreamshaper_8.safetensors" in out
+    assert "image nodes: all present" in out and "video nodes: all present" in out
+    assert "OK: everything the studio needs is there." in out
+    assert "Missing" not in out
+
+
+def test_it_reports_a_comfyui_server_that_does_not_answer_with_the_fix(fake_ollama, fake_comfyui, dead_url, settings):
+    settings.COMFYUI_URLS = [fake_comfyui.url, dead_url]
+    code, out = check_engines()
+    assert code == 1
+    assert f"{fake_comfyui.url}: up" in out
+    assert f"{dead_url}: DOWN" in out
+    missing = out.split("Missing (the studio needs these):", 1)[1]
+    assert dead_url in missing and "COMFYUI_URLS" in missing
+    assert "NOT READY" in out
+
+
+def test_it_says_so_when_ollama_does_not_answer(fake_ollama, fake_comfyui, dead_url, settings):
+    settings.OLLAMA_URL = dead_url
+    code, out = check_engines()
+    assert code == 1
+    assert f"Ollama at {dead_url}: DOWN" in out
+    assert f"Ollama is not reachable at {dead_url}" in out.split("Missing", 1)[1]
+    assert "ollama serve" in out
+
+
+def test_it_warns_that_the_built_in_model_is_only_a_fallback(fake_ollama, fake_comfyui, dead_url, settings):
+    settings.OLLAMA_URL = dead_url
+    settings.LLM_EMBEDDED_ENABLED = True
+    code, out = check_engines()
+    assert code == 1
+    assert "in use: embedded" in out
+    assert "falls back to the built-in SmolLM2 model" in out
+
+
+def test_an_answering_openai_compatible_server_stands_in_for_ollama(fake_ollama, fake_comfyui, dead_url, settings):
+    settings.OLLAMA_URL = dead_url
+    settings.OPENAI_BASE_URL = fake_ollama.openai_url
+    code, out = check_engines()
+    assert code == 0
+    assert "in use: openai" in out
+    assert f"OpenAI-compatible server at {fake_ollama.openai_url}: up" in out
+    assert f"Ollama does not answer at {dead_url}" in out.split("Warnings:", 1)[1]
+
+
+def test_it_tells_how_to_install_a_checkpoint_when_there_is_none(fake_ollama, fake_comfyui):
+    fake_comfyui.set_checkpoints([])
+    code, out = check_engines()
+    assert code == 1
+    assert "checkpoints: none" in out
+    assert "no checkpoint installed: put a .safetensors file in ComfyUI/models/checkpoints" in out
+
+
+def test_it_tells_how_to_pull_a_model_when_ollama_has_none(fake_ollama, fake_comfyui):
+    fake_ollama.models = []
+    code, out = check_engines()
+    assert code == 1
+    assert "Ollama is running but has no models: run `ollama pull llama3.2`" in out
+
+
+def test_it_warns_when_the_default_model_is_not_pulled(fake_ollama, fake_comfyui, settings):
+    settings.LLM_DEFAULT_MODEL = "mistral"
+    code, out = check_engines()
+    assert code == 0
+    assert "the default model mistral is not installed in Ollama" in out
+    assert "`ollama pull mistral`" in out
+
+
+def test_json_output_carries_the_same_findings(fake_ollama, fake_comfyui, dead_url, settings):
+    settings.COMFYUI_URLS = [fake_comfyui.url, dead_url]
+    code, out = check_engines("--json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["ok"] is False
+    assert report["llm"]["active"] == "ollama"
+    assert [m["name"] for m in report["llm"]["ollama"]["models"]] == fake_ollama.models
+    up, down = report["comfyui"]
+    assert (up["url"], up["available"], up["checkpoints"]) == (fake_comfyui.url, True, fake_comfyui.checkpoints)
+    assert up["missing_image_nodes"] == [] and up["missing_video_nodes"] == []
+    assert (down["url"], down["available"]) == (dead_url, False)
+    assert len(report["problems"]) == 1 and dead_url in report["problems"][0]

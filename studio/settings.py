@@ -1,0 +1,196 @@
+"""Creative Studio settings.
+
+With no environment at all this runs on one machine with no servers: SQLite,
+the in-memory channel layer, an in-process cache and Celery tasks executed in
+this process (off the event loop). DATABASE_URL and REDIS_URL switch to
+PostgreSQL, channels-redis, a Redis cache and Celery on Redis.
+"""
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from studio.env import env_bool, env_float, env_int, env_list, env_str, env_url, is_loopback_host
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("STUDIO_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    configured = env_str("SECRET_KEY")
+    if configured:
+        return configured
+    # A local install keeps one generated key so logins survive restarts.
+    path = DATA_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+DEBUG = env_bool("DEBUG", False)
+
+# Where daphne listens. While that is loopback only, a local user is signed in
+# automatically; anything wider requires a real sign-in.
+STUDIO_HOST = env_str("STUDIO_HOST", "127.0.0.1")
+STUDIO_PORT = env_int("STUDIO_PORT", 8000, minimum=1, maximum=65535)
+LOCAL_AUTO_LOGIN = is_loopback_host(STUDIO_HOST) and not env_bool("STUDIO_REQUIRE_LOGIN", False)
+LOCAL_USERNAME = env_str("STUDIO_LOCAL_USER", "local")
+
+ALLOWED_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver", *env_list("ALLOWED_HOSTS")]
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_htmx",
+    "studio.core",
+    "specialists",
+    "generations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "studio.core.middleware.LocalUserMiddleware",
+    "studio.core.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+ASGI_APPLICATION = "studio.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "studio.core.context_processors.studio",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = env_url("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "studio.sqlite3",
+            # WAL lets the web process read while a worker thread writes.
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+
+REDIS_URL = env_url("REDIS_URL")
+if REDIS_URL:
+    # redis-py 8 reads with a 5 s socket timeout by default, exactly channels-redis' 5 s BZPOPMIN: an idle
+    # websocket's receive then timed out and the consumer crashed (every idle socket closed within ~10 s).
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500, "expiry": 30},
+        }
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "studio.core.layers.LoopSafeInMemoryChannelLayer", "CONFIG": {"capacity": 1500}}
+    }
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "studio"}}
+
+# Celery: on Redis when REDIS_URL is set, otherwise tasks run in this process.
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "studio"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "core:home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+# Media is never served from a public folder: generations.views checks ownership.
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
+MEDIA_URL = "/media/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+
+# Engines.
+OLLAMA_URL = env_url("OLLAMA_URL", "http://127.0.0.1:11434")
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL")  # e.g. http://127.0.0.1:8080/v1 (llama.cpp, LM Studio, vLLM)
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+LLM_DEFAULT_MODEL = env_str("LLM_DEFAULT_MODEL", "llama3.2")
+# auto: Ollama if it answers, else the OpenAI-compatible server if set, else the embedded model.
+LLM_BACKEND = env_str("LLM_BACKEND", "auto")
+LLM_EMBEDDED_ENABLED = env_bool("LLM_EMBEDDED_ENABLED", True)
+LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0, minimum=0.1)
+LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 120.0, minimum=1.0)
+LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 400, minimum=16, maximum=8192)
+# Specialists that may speak independently run concurrently when the engine allows it.
+STUDIO_CONCURRENT_ROUNDS = env_bool("STUDIO_CONCURRENT_ROUNDS", False)
+
+COMFYUI_URLS = [url.rstrip("/") for url in env_list("COMFYUI_URLS", ["http://127.0.0.1:8188"])]
+COMFYUI_TIMEOUT = env_float("COMFYUI_TIMEOUT", 10.0, minimum=0.1)
+GENERATION_TIME_LIMIT = env_int("GENERATION_TIME_LIMIT", 1800, minimum=5)
+GENERATION_MAX_RETRIES = env_int("GENERATION_MAX_RETRIES", 3, minimum=0, maximum=20)
+
+# Input limits.
+MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 4000, minimum=1)
+MESSAGE_RATE_LIMIT = env_int("MESSAGE_RATE_LIMIT", 20, minimum=1)  # user messages per minute per session
+WORKFLOW_UPLOAD_MAX_BYTES = env_int("WORKFLOW_UPLOAD_MAX_BYTES", 1_000_000, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WORKFLOW_UPLOAD_MAX_BYTES + 65536)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
+}
