@@ -1,0 +1,62 @@
+"""The interface every LLM engine client offers to the specialists.
+
+Messages are Ollama-style dicts: {"role": "system"|"user"|"assistant", "content": str,
+"images": [base64 str, ...]?}. Clients raise only studio.errors.TransientError /
+PermanentError for engine trouble.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass
+class ChatChunk:
+    content: str
+    done: bool = False
+    # Only on the final chunk: eval_count, prompt_eval_count, *_duration (ns), done_reason, model.
+    stats: dict = field(default_factory=dict)
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    family: str = ""
+    parameter_size: str = ""
+    size: int = 0
+    backend: str = ""
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    backend: str
+
+    def stream_chat(
+        self,
+        model: str,
+        messages: list[dict],
+        *,
+        format: dict | str | None = None,
+        options: dict | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        """An async generator: content deltas as they arrive, then one chunk with done=True and stats."""
+        ...
+
+    async def list_models(self) -> list[ModelInfo]: ...
+
+    async def ping(self) -> bool:
+        """Whether the engine answers; fast, never raises."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def same_model(requested: str, installed: str) -> bool:
+    """Ollama treats "llama3.2" and "llama3.2:latest" as the same model."""
+
+    def canonical(name: str) -> str:
+        return name if ":" in name.rsplit("/", 1)[-1] else f"{name}:latest"
+
+    return canonical(requested.strip()) == canonical(installed.strip())

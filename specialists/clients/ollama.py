@@ -1,0 +1,203 @@
+"""Ollama's native HTTP API: streamed chat (NDJSON), installed and loaded models, unloading."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+
+import httpx
+
+from specialists.clients.base import ChatChunk, ModelInfo
+from studio.errors import PermanentError, TransientError
+
+STAT_KEYS = (
+    "model",
+    "done_reason",
+    "total_duration",
+    "load_duration",
+    "prompt_eval_count",
+    "prompt_eval_duration",
+    "eval_count",
+    "eval_duration",
+)
+PING_TIMEOUT = 1.0
+_NOT_FOUND = re.compile(r"model ['\"]?(?P<model>[^'\"]+?)['\"]? not found")
+
+
+class OllamaClient:
+    backend = "ollama"
+
+    def __init__(self, base_url: str, *, connect_timeout: float = 3.0, read_timeout: float = 120.0):
+        self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
+            # Several specialists may stream at once; keep their connections alive between turns.
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=8),
+        )
+
+    def __repr__(self) -> str:
+        return f"OllamaClient({self.base_url!r})"
+
+    # -- chat -------------------------------------------------------------------------------------
+    async def stream_chat(
+        self,
+        model: str,
+        messages: list[dict],
+        *,
+        format: dict | str | None = None,
+        options: dict | None = None,
+    ) -> AsyncIterator[ChatChunk]:
+        body: dict = {"model": model, "messages": messages, "stream": True}
+        if format is not None:
+            body["format"] = format
+        if options:
+            body["options"] = options
+        started = False
+        try:
+            async with self._http.stream("POST", "/api/chat", json=body) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._http_error(response, model)
+                started = True
+                finished = False
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    data = _parse_line(line)
+                    if "error" in data:
+                        raise TransientError(f"Ollama reported an error in the middle of a reply: {data['error']}")
+                    content = (data.get("message") or {}).get("content") or ""
+                    if data.get("done"):
+                        finished = True
+                        yield ChatChunk(content, done=True, stats={k: data[k] for k in STAT_KEYS if k in data})
+                        break
+                    if content:
+                        yield ChatChunk(content)
+                if not finished:
+                    raise TransientError(self._stopped_message())
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, during_reply=started) from exc
+
+    # -- models -----------------------------------------------------------------------------------
+    async def list_models(self) -> list[ModelInfo]:
+        data = await self._get_json("/api/tags")
+        models = []
+        for entry in data.get("models") or []:
+            details = entry.get("details") or {}
+            models.append(
+                ModelInfo(
+                    name=entry.get("name") or entry.get("model") or "",
+                    family=details.get("family") or "",
+                    parameter_size=details.get("parameter_size") or "",
+                    size=int(entry.get("size") or 0),
+                    backend=self.backend,
+                )
+            )
+        return [m for m in models if m.name]
+
+    async def loaded(self) -> list[dict]:
+        """The models Ollama holds in memory right now (/api/ps entries: name, size, size_vram, expires_at)."""
+        data = await self._get_json("/api/ps")
+        return list(data.get("models") or [])
+
+    async def unload(self, model: str) -> None:
+        """Ask Ollama to free a model's memory now (before a big image job, for instance)."""
+        try:
+            response = await self._http.post("/api/generate", json={"model": model, "keep_alive": 0, "stream": False})
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, during_reply=False) from exc
+        if response.status_code >= 400:
+            raise self._http_error(response, model)
+
+    async def ping(self, timeout: float = PING_TIMEOUT) -> bool:
+        try:
+            response = await self._http.get("/api/version", timeout=timeout)
+        except httpx.HTTPError:
+            return False
+        except Exception:  # noqa: BLE001 - ping must never raise
+            return False
+        return response.status_code == 200
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- errors -----------------------------------------------------------------------------------
+    async def _get_json(self, path: str) -> dict:
+        try:
+            response = await self._http.get(path)
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, during_reply=False) from exc
+        if response.status_code >= 400:
+            raise self._http_error(response, None)
+        try:
+            data = response.json()
+        except ValueError:
+            raise TransientError(f"Ollama at {self.base_url} sent an unreadable answer to {path}.") from None
+        return data if isinstance(data, dict) else {}
+
+    def _unreachable_message(self) -> str:
+        return f"Ollama is not reachable at {self.base_url}. Start it with `ollama serve`, or set OLLAMA_URL."
+
+    def _stopped_message(self) -> str:
+        return (
+            f"Ollama stopped answering in the middle of a reply (at {self.base_url}). "
+            "It may have crashed or run out of memory; try again."
+        )
+
+    def _transport_error(self, exc: httpx.HTTPError, *, during_reply: bool) -> TransientError:
+        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+            return TransientError(self._unreachable_message())
+        if isinstance(exc, httpx.PoolTimeout):
+            return TransientError(f"Ollama at {self.base_url} is busy with other replies; try again in a moment.")
+        if during_reply:
+            return TransientError(self._stopped_message())
+        if isinstance(exc, httpx.TimeoutException):
+            return TransientError(
+                f"Ollama at {self.base_url} did not answer within {self.read_timeout:g} s. "
+                "A large model may still be loading; try again, or raise LLM_READ_TIMEOUT."
+            )
+        return TransientError(
+            f"Ollama at {self.base_url} dropped the connection ({exc.__class__.__name__}); try again."
+        )
+
+    def _http_error(self, response: httpx.Response, model: str | None) -> Exception:
+        message = _error_text(response)
+        if response.status_code == 404:
+            found = _NOT_FOUND.search(message)
+            if not found:
+                return PermanentError(
+                    f"{self.base_url} answered 404 ({message}). Is OLLAMA_URL pointing at an Ollama server?"
+                )
+            missing = model or found.group("model")
+            return PermanentError(
+                f"model {missing} is not installed in Ollama: run `ollama pull {missing}`",
+                detail={"model": missing},
+            )
+        if response.status_code >= 500:
+            return TransientError(f"Ollama at {self.base_url} failed ({response.status_code}): {message}")
+        return PermanentError(f"Ollama refused the request ({response.status_code}): {message}")
+
+
+def _parse_line(line: str) -> dict:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise TransientError(f"Ollama sent a line that is not JSON: {line[:200]!r}") from None
+    if not isinstance(data, dict):
+        raise TransientError(f"Ollama sent an unexpected line: {line[:200]!r}")
+    return data
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or response.reason_phrase
+    if isinstance(data, dict) and data.get("error"):
+        error = data["error"]
+        return error.get("message", str(error)) if isinstance(error, dict) else str(error)
+    return response.text.strip()[:500]

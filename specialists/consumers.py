@@ -1,0 +1,172 @@
+"""The studio websocket: live tokens and chat updates out, the artist's actions in."""
+
+import json
+import logging
+
+from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from generations.services import dispatch
+from specialists.services import actions, runs
+from specialists.services.live import live
+from studio.core.models import Message, Session
+from studio.core.services import chat_html
+from studio.core.services.broadcast import group_name
+
+log = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+MAX_FRAME_BYTES = 64 * 1024
+# Events whose handlers never touch the database. Channels runs close_old_connections() in the
+# database thread before every event; for tokens that hop queued each one behind every session's
+# queries (hundreds of ms at 20 sessions, see PERFORMANCE.md), so these skip it.
+NO_DATABASE_EVENTS = frozenset({"studio.token", "studio.html"})
+
+
+@sync_to_async
+def _owned_session(user, session_id: int) -> Session | None:
+    return Session.objects.filter(pk=session_id, owner=user).first()
+
+
+@sync_to_async
+def _snapshot_state(session: Session):
+    conversation = session.current_conversation
+    messages = chat_html.conversation_messages(conversation)
+    return conversation, messages
+
+
+@sync_to_async
+def _render_snapshot(conversation, messages, live_texts: dict[int, str]) -> tuple[str, dict[int, int]]:
+    html = chat_html.render_messages(conversation, live=live_texts, oob=True, messages=messages)
+    html += chat_html.render_phase(conversation)
+    # Exactly what was rendered: later events for these are replacements or deduplicated tokens.
+    return html, {m.pk: len(live_texts.get(m.pk, m.content)) for m in messages}
+
+
+@sync_to_async
+def _render_message(message_id: int, append: bool, live_text: str | None):
+    message = Message.objects.select_related("conversation__session").filter(pk=message_id).first()
+    if message is None:
+        return None, 0
+    html = chat_html.render_message(message, append=append, oob=not append, live_content=live_text)
+    shown = live_text if (message.status == Message.Status.STREAMING and live_text is not None) else message.content
+    return html, len(shown)
+
+
+class StudioConsumer(AsyncWebsocketConsumer):
+    async def dispatch(self, message):
+        if message.get("type") in NO_DATABASE_EVENTS:
+            await getattr(self, get_handler_name(message))(message)
+            return
+        await super().dispatch(message)
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        self.session = await _owned_session(user, self.scope["url_route"]["kwargs"]["session_id"])
+        if self.session is None:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group = group_name(self.session.pk)
+        # message id -> characters of its text this client already has
+        self.shown: dict[int, int] = {}
+        # Join before taking the snapshot: every later token is either in it or queued for us.
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        await self.send_snapshot()
+        runs.ensure_running(self.conversation_id)
+        await sync_to_async(dispatch.recover_in_process)(self.session.pk)
+
+    async def disconnect(self, code):
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def send_snapshot(self):
+        conversation, messages = await _snapshot_state(self.session)
+        self.conversation_id = conversation.pk
+        live_texts = {}
+        for message in messages:
+            if message.status == Message.Status.STREAMING:
+                text = await live().get(message.pk)
+                if text is not None:
+                    live_texts[message.pk] = text
+        html, self.shown = await _render_snapshot(conversation, messages, live_texts)
+        await self.send(text_data=html)
+
+    # Browser -> server. htmx's ws extension sends the form's fields as JSON.
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+            await self.send_alert("That was too large to send.")
+            return
+        try:
+            data = json.loads(text_data)
+        except ValueError:
+            await self.send_alert("The studio could not read that request.")
+            return
+        if not isinstance(data, dict):
+            await self.send_alert("The studio could not read that request.")
+            return
+        action = data.get("action")
+        try:
+            if action == "message":
+                await actions.post_message(self.session, self.scope["user"], data.get("text"))
+                await self.send(text_data=await sync_to_async(chat_html.render_composer)(self.session))
+            elif action in ("advance", "back"):
+                await actions.move(self.session, action)
+            elif action == "stop":
+                await actions.pause(self.session)
+            elif action == "retry":
+                await actions.retry(self.session)
+            else:
+                await self.send_alert("Unknown action.")
+                return
+        except actions.Rejected as exc:
+            await self.send_alert(str(exc))
+            return
+        await self.refresh_conversation()
+        runs.ensure_running(self.conversation_id)
+
+    async def refresh_conversation(self):
+        conversation = await sync_to_async(lambda: self.session.current_conversation)()
+        if conversation.pk != self.conversation_id:
+            await self.send_snapshot()
+
+    async def send_alert(self, text: str):
+        await self.send(text_data=await sync_to_async(chat_html.render_alert)(text))
+
+    # Channel-layer events -> browser.
+    async def studio_html(self, event):
+        await self.send(text_data=event["html"])
+
+    async def studio_kick(self, event):
+        runs.ensure_running(self.conversation_id)
+
+    async def studio_message(self, event):
+        message_id = event["message_id"]
+        live_text = await live().get(message_id)
+        html, length = await _render_message(message_id, message_id not in self.shown, live_text)
+        if html is None:
+            return
+        self.shown[message_id] = length
+        await self.send(text_data=html)
+
+    async def studio_token(self, event):
+        message_id, offset, text = event["message_id"], event["offset"], event["text"]
+        shown = self.shown.get(message_id)
+        if shown is None:
+            return  # its bubble has not reached this client yet; the bubble will carry the text
+        end = offset + len(text)
+        if end <= shown:
+            return  # already in what this client has
+        if offset > shown:
+            # A gap (should not happen): resend the whole body from the live buffer.
+            full = await live().get(message_id) or ""
+            self.shown[message_id] = len(full)
+            await self.send(text_data=await sync_to_async(chat_html.render_body)(message_id, full))
+            return
+        self.shown[message_id] = end
+        await self.send(text_data=chat_html.render_token(message_id, text[shown - offset :]))

@@ -1,0 +1,178 @@
+"""What the artist can do in the studio: talk, interject, move between phases, pause, retry."""
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from specialists.services import orchestrator
+from specialists.services.live import live
+from specialists.services.phases import plan_for
+from specialists.services.turns import current_turn, latest_brief, next_phase, previous_phase
+from studio.core.models import Conversation, Message, Phase, Role, Session
+from studio.core.services import notify
+
+GENERATE_INTENT = re.compile(
+    r"^\s*(please\s+)?(generate|render|create it|make it( so)?|go( ahead)?|ship it|let'?s (go|do it|generate|render)"
+    r"|do it|looks (good|great|right)[,.!]*\s*(generate|go)?)\b",
+    re.IGNORECASE,
+)
+
+
+class Rejected(Exception):
+    """The action was refused; the message says why and what to do."""
+
+
+@dataclass
+class Posted:
+    message: Message
+    generate: bool = False
+    phase_changed: bool = False
+
+
+def validate_text(text) -> str:
+    if not isinstance(text, str):
+        raise Rejected("Send your message as text.")
+    text = text.strip()
+    if not text:
+        raise Rejected("Type a message first.")
+    if len(text) > settings.MESSAGE_MAX_CHARS:
+        raise Rejected(
+            f"That message is {len(text):,} characters; the limit is {settings.MESSAGE_MAX_CHARS:,}. "
+            "Shorten it or split it in two."
+        )
+    return text
+
+
+def _check_rate(session: Session) -> None:
+    since = timezone.now() - timedelta(seconds=60)
+    recent = Message.objects.filter(conversation__session=session, role=Role.USER, created_at__gte=since).count()
+    if recent >= settings.MESSAGE_RATE_LIMIT:
+        raise Rejected(
+            f"You have sent {recent} messages in the last minute; the team can take {settings.MESSAGE_RATE_LIMIT}. "
+            "Give them a moment — your text is still in the box."
+        )
+
+
+@sync_to_async
+def _post(session_id: int, text: str, *, replaying: bool = False) -> Posted:
+    with transaction.atomic():
+        session = Session.objects.select_for_update().get(pk=session_id)
+        if not replaying:
+            _check_rate(session)
+        conversation = session.current_conversation
+        phase = conversation.phase
+        generate = False
+        changed = False
+        wants_generation = GENERATE_INTENT.search(text) and latest_brief(conversation)
+        if phase == Phase.REVIEW and wants_generation and not replaying:
+            generate = True
+        elif phase == Phase.REVIEW:
+            changed = conversation.set_phase(Phase.SYNTHESIS)  # Pixel revises the brief with the feedback
+        elif phase in (Phase.GENERATING, Phase.COMPLETE):
+            changed = conversation.set_phase(Phase.REFINEMENT)
+        elif phase in (Phase.IDEATION, Phase.REFINEMENT):
+            # A new round only once the last one was heard out; an interjection restarts the same round.
+            _, after = current_turn(list(conversation.messages.order_by("order")))
+            finished = {m.role for m in after if m.status == Message.Status.COMPLETE}
+            if set(plan_for(phase, session.settings).speakers) <= finished:
+                conversation.next_round()
+        message = conversation.append_message(Role.USER, text)
+    session.touch()
+    return Posted(message, generate=generate, phase_changed=changed)
+
+
+async def post_message(session: Session, user, text, *, replaying: bool = False) -> Posted:
+    """Store the artist's message; ``replaying`` skips the rate limit and never starts a generation."""
+    text = validate_text(text)
+    posted = await _post(session.pk, text, replaying=replaying)
+    message = posted.message
+    # Whoever is talking stops: the artist's words open a new turn.
+    await live().set_interrupt(message.conversation_id, message.pk)
+    await notify.message_added(session.pk, message.pk)
+    if posted.phase_changed:
+        await notify.phase_changed(message.conversation_id)
+    if posted.generate:
+        await _generate_from_latest_brief(session, user, message.conversation_id)
+    return posted
+
+
+@sync_to_async
+def _start_generation(session: Session, user, conversation_id: int):
+    from generations.services.generate import start_generation
+
+    conversation = Conversation.objects.get(pk=conversation_id)
+    brief_message = latest_brief(conversation)
+    return start_generation(session, brief_message.metadata["brief"], user=user)
+
+
+async def _generate_from_latest_brief(session: Session, user, conversation_id: int) -> None:
+    try:
+        await _start_generation(session, user, conversation_id)
+    except ValueError as exc:  # BriefError is a ValueError
+        raise Rejected(f"Could not start the generation: {exc}") from exc
+
+
+@sync_to_async
+def _conversation(session_id: int) -> Conversation:
+    return Session.objects.get(pk=session_id).current_conversation
+
+
+async def move(session: Session, direction: str) -> None:
+    conversation = await _conversation(session.pk)
+    phase = conversation.phase
+    if direction == "advance":
+        if phase in (Phase.REVIEW, Phase.GENERATING, Phase.COMPLETE):
+            raise Rejected("From here, press Generate on the brief (or say “generate”).")
+        target = next_phase(phase)
+    else:
+        target = previous_phase(phase)
+        if target == Phase.GENERATING:
+            target = Phase.REVIEW
+        if target is None:
+            raise Rejected("This is already the first phase.")
+    await orchestrator.enter_phase(conversation, target)
+    notice = await sync_to_async(lambda: conversation.messages.order_by("-order").first())()
+    await live().set_interrupt(conversation.pk, notice.pk)
+
+
+@sync_to_async
+def _pause(conversation: Conversation) -> Message:
+    return conversation.append_message(
+        Role.SYSTEM,
+        "You paused the team. Send a message to continue.",
+        metadata={"kind": "notice", "turn": True, "pause": True},
+    )
+
+
+async def pause(session: Session) -> None:
+    conversation = await _conversation(session.pk)
+    notice = await _pause(conversation)
+    await live().set_interrupt(conversation.pk, notice.pk)
+    await notify.message_added(session.pk, notice.pk)
+
+
+@sync_to_async
+def _mark_retry(conversation: Conversation) -> list[int]:
+    _, after = current_turn(list(conversation.messages.order_by("order")))
+    failed = [m.pk for m in after if m.status == Message.Status.FAILED and not m.metadata.get("retried")]
+    for message in Message.objects.filter(pk__in=failed):
+        message.metadata = {**message.metadata, "retried": True}
+        message.save(update_fields=["metadata", "updated_at"])
+    return failed
+
+
+async def retry(session: Session) -> int:
+    from specialists.services import llm
+
+    llm.forget_pings()
+    conversation = await _conversation(session.pk)
+    retried = await _mark_retry(conversation)
+    # The old bubbles lose their "Try again" button so a second click cannot queue the turn twice.
+    for message_id in retried:
+        await notify.message_changed(session.pk, message_id)
+    return len(retried)

@@ -1,0 +1,228 @@
+"""Choosing the LLM engine and model for a specialist.
+
+settings.LLM_BACKEND picks the engine: "ollama", "openai" (OPENAI_BASE_URL), "embedded"
+(the built-in SmolLM2) or "auto": Ollama when it answers, else the OpenAI-compatible
+server when one is configured and answers, else the built-in model when enabled.
+An explicitly assigned Ollama model is never swapped for another one silently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+
+from django.conf import settings
+
+from specialists.clients.base import LLMClient, ModelInfo, same_model
+from specialists.clients.embedded import MODEL_NAME as EMBEDDED_MODEL
+from specialists.clients.embedded import EmbeddedClient
+from specialists.clients.embedded import is_available as embedded_available
+from specialists.clients.ollama import OllamaClient
+from specialists.clients.openai_compat import OpenAICompatClient
+from studio.errors import EngineError, PermanentError, TransientError
+
+BACKENDS = ("auto", "ollama", "openai", "embedded")
+PING_CACHE_SECONDS = 5.0
+PING_TIMEOUT = 1.0
+
+# httpx connection pools belong to the event loop that opened them, so clients are kept per loop.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, LLMClient]] = weakref.WeakKeyDictionary()
+_pings: dict[tuple[str, str], tuple[float, bool]] = {}
+_embedded = EmbeddedClient()
+
+
+def reset_clients() -> None:
+    """Forget every client and cached ping answer (tests switch engines between cases)."""
+    _clients.clear()
+    _pings.clear()
+
+
+def forget_pings() -> None:
+    """Ask the engines afresh next time (the artist pressed "Try again": a cached "down" must not answer)."""
+    _pings.clear()
+
+
+def _cached(key: tuple, factory) -> LLMClient:
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    if key not in per_loop:
+        per_loop[key] = factory()
+    return per_loop[key]
+
+
+def ollama_client() -> OllamaClient:
+    url = settings.OLLAMA_URL.rstrip("/")
+    connect, read = settings.LLM_CONNECT_TIMEOUT, settings.LLM_READ_TIMEOUT
+    return _cached(
+        ("ollama", url, connect, read), lambda: OllamaClient(url, connect_timeout=connect, read_timeout=read)
+    )
+
+
+def openai_client() -> OpenAICompatClient | None:
+    url = (settings.OPENAI_BASE_URL or "").rstrip("/")
+    if not url:
+        return None
+    key, connect, read = settings.OPENAI_API_KEY, settings.LLM_CONNECT_TIMEOUT, settings.LLM_READ_TIMEOUT
+    return _cached(
+        ("openai", url, key, connect, read),
+        lambda: OpenAICompatClient(url, key, connect_timeout=connect, read_timeout=read),
+    )
+
+
+def embedded_client() -> EmbeddedClient:
+    return _embedded
+
+
+async def _answers(client: OllamaClient | OpenAICompatClient) -> bool:
+    """Ping, remembering the answer for a few seconds so every speaker does not wait on a dead engine."""
+    key = (client.backend, client.base_url)
+    now = time.monotonic()
+    cached = _pings.get(key)
+    if cached and now - cached[0] < PING_CACHE_SECONDS:
+        return cached[1]
+    up = await client.ping(timeout=min(PING_TIMEOUT, settings.LLM_CONNECT_TIMEOUT))
+    _pings[key] = (time.monotonic(), up)
+    return up
+
+
+def _mark_down(client: OllamaClient | OpenAICompatClient) -> None:
+    _pings[(client.backend, client.base_url)] = (time.monotonic(), False)
+
+
+def _unreachable(url: str) -> str:
+    return f"Ollama is not reachable at {url}. Start it with `ollama serve`, or set OLLAMA_URL."
+
+
+def _pick(model: str | None, installed: list[ModelInfo], *, strict: bool, pull_hint: bool) -> str:
+    names = [m.name for m in installed]
+    if model:
+        match = next((name for name in names if same_model(model, name)), None)
+        if match:
+            return model
+        if strict:
+            if pull_hint:
+                raise PermanentError(
+                    f"model {model} is not installed in Ollama: run `ollama pull {model}`", detail={"model": model}
+                )
+            raise PermanentError(
+                f"model {model} is not available on the model server; it offers: {', '.join(names)}",
+                detail={"model": model},
+            )
+    default = settings.LLM_DEFAULT_MODEL
+    if default and any(same_model(default, name) for name in names):
+        return default
+    return names[0]
+
+
+async def _resolve_ollama(client: OllamaClient, model: str | None) -> tuple[LLMClient, str]:
+    installed = await client.list_models()
+    if not installed:
+        raise PermanentError(f"Ollama is running but has no models: run `ollama pull {_pull_suggestion()}`")
+    return client, _pick(model, installed, strict=True, pull_hint=True)
+
+
+async def _resolve_openai(client: OpenAICompatClient, model: str | None, *, strict: bool) -> tuple[LLMClient, str]:
+    installed = await client.list_models()
+    if not installed:
+        # Some servers (llama.cpp) serve one model and do not care about its name.
+        return client, model or settings.LLM_DEFAULT_MODEL
+    return client, _pick(model, installed, strict=strict, pull_hint=False)
+
+
+def _pull_suggestion() -> str:
+    return settings.LLM_DEFAULT_MODEL or "llama3.2"
+
+
+def _backend() -> str:
+    backend = (settings.LLM_BACKEND or "auto").strip().lower()
+    if backend not in BACKENDS:
+        raise PermanentError(f"LLM_BACKEND must be one of {', '.join(BACKENDS)}; got {settings.LLM_BACKEND!r}")
+    return backend
+
+
+async def resolve(model: str | None) -> tuple[LLMClient, str]:
+    """The client to use and the effective model name; raises TransientError/PermanentError."""
+    model = (model or "").strip() or None
+    backend = _backend()
+    if backend == "ollama":
+        return await _resolve_ollama(ollama_client(), model)
+    if backend == "openai":
+        client = openai_client()
+        if client is None:
+            raise PermanentError(
+                "LLM_BACKEND is openai but OPENAI_BASE_URL is not set (e.g. http://127.0.0.1:8080/v1)."
+            )
+        return await _resolve_openai(client, model, strict=True)
+    if backend == "embedded":
+        return embedded_client(), EMBEDDED_MODEL
+
+    ollama = ollama_client()
+    if await _answers(ollama):
+        try:
+            return await _resolve_ollama(ollama, model)
+        except TransientError:
+            if await ollama.ping(timeout=PING_TIMEOUT):
+                raise
+            _mark_down(ollama)  # it went away since the last ping: fall back below
+    fallback = await _fallback()
+    if fallback is None:
+        raise TransientError(_unreachable(ollama.base_url))
+    if isinstance(fallback, OpenAICompatClient):
+        # The assignment was made for Ollama; on the stand-in server any of its models will do.
+        return await _resolve_openai(fallback, model, strict=False)
+    return fallback, EMBEDDED_MODEL
+
+
+async def _fallback() -> LLMClient | None:
+    openai = openai_client()
+    if openai is not None and await _answers(openai):
+        return openai
+    if settings.LLM_EMBEDDED_ENABLED and embedded_available():
+        return embedded_client()
+    return None
+
+
+async def list_models() -> tuple[list[ModelInfo], str | None]:
+    """Models of the active engine and, when the studio is not on Ollama as expected, a notice saying why."""
+    try:
+        backend = _backend()
+    except PermanentError as exc:
+        return [], exc.message
+    try:
+        if backend == "ollama":
+            return await _ollama_models(ollama_client())
+        if backend == "openai":
+            client = openai_client()
+            if client is None:
+                return [], "LLM_BACKEND is openai but OPENAI_BASE_URL is not set."
+            return await client.list_models(), None
+        if backend == "embedded":
+            return await embedded_client().list_models(), None
+
+        ollama = ollama_client()
+        if await _answers(ollama):
+            try:
+                return await _ollama_models(ollama)
+            except TransientError:
+                _mark_down(ollama)
+        down = f"Ollama is not reachable at {ollama.base_url}"
+        fallback = await _fallback()
+        if isinstance(fallback, OpenAICompatClient):
+            models = await fallback.list_models()
+            return models, f"{down}; the studio is using the OpenAI-compatible server at {fallback.base_url}."
+        if isinstance(fallback, EmbeddedClient):
+            return (
+                await fallback.list_models(),
+                f"{down}; the studio is using the built-in SmolLM2 model. "
+                "Start Ollama (`ollama serve`) for much better replies.",
+            )
+        return [], _unreachable(ollama.base_url)
+    except EngineError as exc:
+        return [], exc.message
+
+
+async def _ollama_models(client: OllamaClient) -> tuple[list[ModelInfo], str | None]:
+    models = await client.list_models()
+    if not models:
+        return [], f"Ollama is running but has no models: run `ollama pull {_pull_suggestion()}`"
+    return models, None

@@ -1,0 +1,182 @@
+"""Carry out the team's next steps: who speaks, the brief, phase changes."""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from specialists.personas import PERSONAS
+from specialists.services import llm
+from specialists.services.context import build_messages, is_vision_model, latest_image_bytes
+from specialists.services.live import live
+from specialists.services.streaming import StreamResult, stream_reply
+from specialists.services.turns import Step
+from studio.core.models import Conversation, Message, Phase, Role
+from studio.core.services import notify
+from studio.errors import EngineError
+
+log = logging.getLogger(__name__)
+
+PHASE_NOTICES = {
+    Phase.IDEATION: "Ideation — the team explores directions.",
+    Phase.REFINEMENT: "Refinement — the team converges on one direction.",
+    Phase.SYNTHESIS: "Synthesis — Pixel drafts the generation brief.",
+    Phase.REVIEW: "Review — Lens checks the brief. Edit it, or press Generate when it looks right.",
+    Phase.GENERATING: "Generating — ComfyUI is rendering.",
+    Phase.COMPLETE: "Complete — the result is in.",
+}
+
+
+def _options(role: str, backend: str) -> dict:
+    temperature = 0.2 if role == Role.TECHNICAL else 0.8
+    limit = settings.LLM_MAX_TOKENS
+    if backend == "embedded" and role != Role.TECHNICAL:
+        limit = min(limit, 160)  # the tiny fallback model rambles; short replies keep the studio responsive
+    return {"temperature": temperature, "num_predict": limit, "repeat_penalty": 1.2}
+
+
+@sync_to_async
+def _load(conversation_id: int) -> Conversation:
+    return Conversation.objects.select_related("session").get(pk=conversation_id)
+
+
+@sync_to_async
+def _create_streaming(conversation: Conversation, role: str, kind: str) -> Message:
+    return conversation.append_message(role, "", status=Message.Status.STREAMING, metadata={"kind": kind})
+
+
+@sync_to_async
+def _finish(message: Message, status: str, content: str, metadata: dict) -> None:
+    message.finish(status, content, **metadata)
+
+
+async def _settle(message: Message, session_id: int, result, metadata: dict) -> None:
+    if result.error:
+        metadata["error"] = result.error
+    await _finish(message, result.status, result.content, metadata)
+    await live().discard(message.pk)
+    await notify.message_changed(session_id, message.pk)
+
+
+async def _resolve(conversation: Conversation, role: str):
+    return await llm.resolve(conversation.model_for(role))
+
+
+async def _result_images(conversation: Conversation) -> list[bytes]:
+    data = await sync_to_async(latest_image_bytes)(conversation.pk)
+    return [data] if data else []
+
+
+async def speak(conversation: Conversation, step: Step) -> None:
+    """Each pending speaker replies; independent speakers may stream at the same time."""
+    session_id = conversation.session_id
+
+    async def start(role: str) -> Message:
+        message = await _create_streaming(conversation, role, "chat")
+        await notify.message_added(session_id, message.pk)
+        return message
+
+    async def reply(message: Message) -> str:
+        role = message.role
+        try:
+            client, model = await _resolve(conversation, role)
+        except EngineError as exc:
+            await _settle(message, session_id, _failed(exc), {})
+            return Message.Status.FAILED
+        images = []
+        if conversation.phase == Phase.COMPLETE and role == Role.CRITIC and is_vision_model(model):
+            images = await _result_images(conversation)
+        history = await sync_to_async(build_messages)(
+            await _load(conversation.pk), role, images=images, compact=client.backend == "embedded"
+        )
+        chunks = client.stream_chat(model, history, options=_options(role, client.backend))
+        result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks)
+        meta = {"model": model, "backend": client.backend, "stats": result.stats, "saw_image": bool(images)}
+        await _settle(message, session_id, result, meta)
+        return result.status
+
+    concurrent = step.independent and conversation.session.settings.get("concurrent", settings.STUDIO_CONCURRENT_ROUNDS)
+    if concurrent and len(step.speakers) > 1:
+        messages = [await start(role) for role in step.speakers]
+        await asyncio.gather(*(reply(m) for m in messages))
+        return
+    for role in step.speakers:
+        if await reply(await start(role)) != Message.Status.COMPLETE:
+            return  # an interjection opens a new turn; a failure waits for "try again"
+
+
+def _failed(exc: EngineError) -> StreamResult:
+    return StreamResult("", Message.Status.FAILED, error=exc.message)
+
+
+async def draft_brief(conversation: Conversation, step: Step) -> None:
+    """Pixel writes the brief through the engine's JSON-schema mode; it appears as an editable card."""
+    from generations.services.brief import BriefError, brief_schema, normalize_brief
+    from generations.services.catalog import get_catalog
+
+    session_id = conversation.session_id
+    message = await _create_streaming(conversation, Role.TECHNICAL, "drafting")
+    await notify.message_added(session_id, message.pk)
+    try:
+        client, model = await _resolve(conversation, Role.TECHNICAL)
+    except EngineError as exc:
+        await _settle(message, session_id, _failed(exc), {})
+        return
+    catalog = await sync_to_async(get_catalog)()
+    cue = (
+        "Pixel, write the generation brief for everything the team and the artist agreed on, as JSON that "
+        "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt."
+    )
+    history = await sync_to_async(build_messages)(
+        await _load(conversation.pk), Role.TECHNICAL, cue=cue, compact=client.backend == "embedded"
+    )
+    chunks = client.stream_chat(
+        model, history, format=brief_schema(catalog), options=_options(Role.TECHNICAL, client.backend)
+    )
+    result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, broadcast_tokens=False)
+    meta = {"model": model, "backend": client.backend, "stats": result.stats, "raw": result.content[:20000]}
+    if result.status == Message.Status.COMPLETE:
+        try:
+            brief, warnings = normalize_brief(result.content, catalog)
+        except BriefError as exc:
+            result.status = Message.Status.FAILED
+            result.error = f"Pixel could not turn the discussion into a usable brief ({exc}). Try again."
+        else:
+            meta.update(kind="brief", brief=brief, warnings=warnings)
+            result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
+    await _settle(message, session_id, result, meta)
+
+
+@sync_to_async
+def _enter_phase(conversation: Conversation, phase: str, *, reason: str = "") -> Message | None:
+    if not conversation.set_phase(phase):
+        return None
+    text = PHASE_NOTICES[phase] if not reason else f"{PHASE_NOTICES[phase]} {reason}"
+    # Entering a phase opens a turn for its speakers, except where the artist drives.
+    opens_turn = phase not in (Phase.GENERATING, Phase.COMPLETE)
+    return conversation.append_message(
+        Role.SYSTEM, text, metadata={"kind": "notice", "turn": opens_turn, "phase_start": phase}
+    )
+
+
+async def enter_phase(conversation: Conversation, phase: str, *, reason: str = "") -> None:
+    notice = await _enter_phase(conversation, phase, reason=reason)
+    if notice is not None:
+        await notify.message_added(conversation.session_id, notice.pk)
+    await notify.phase_changed(conversation.pk)
+
+
+async def execute(conversation: Conversation, step: Step) -> None:
+    if step.kind == "speak":
+        await speak(conversation, step)
+    elif step.kind == "brief":
+        await draft_brief(conversation, step)
+    elif step.kind == "advance":
+        await enter_phase(conversation, step.to_phase)
+    else:  # pragma: no cover - Step kinds are fixed
+        raise ValueError(step.kind)
+
+
+def persona_name(role: str) -> str:
+    return PERSONAS[role].name if role in PERSONAS else "Studio"

@@ -1,0 +1,76 @@
+"""What the team should do next, derived from the stored conversation alone.
+
+Nothing about "whose turn it is" lives in memory: after a restart, a reload or
+a second web process, the same messages give the same next step.
+"""
+
+from dataclasses import dataclass
+
+from specialists.services.phases import plan_for
+from studio.core.models import PHASE_ORDER, SPECIALIST_ROLES, Conversation, Message, Phase, Role
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # "speak" | "brief" | "advance"
+    anchor_id: int
+    speakers: tuple[str, ...] = ()
+    independent: bool = False
+    to_phase: str = ""
+
+
+def is_turn_start(message: Message) -> bool:
+    return message.role == Role.USER or bool(message.metadata.get("turn"))
+
+
+def current_turn(messages: list[Message]) -> tuple[Message | None, list[Message]]:
+    """The message that opened the current turn and everything after it."""
+    for index in range(len(messages) - 1, -1, -1):
+        if is_turn_start(messages[index]):
+            return messages[index], messages[index + 1 :]
+    return None, []
+
+
+def next_phase(phase: str) -> str | None:
+    index = PHASE_ORDER.index(phase)
+    return PHASE_ORDER[index + 1] if index + 1 < len(PHASE_ORDER) else None
+
+
+def previous_phase(phase: str) -> str | None:
+    index = PHASE_ORDER.index(phase)
+    return PHASE_ORDER[index - 1] if index > 0 else None
+
+
+def next_step(conversation: Conversation) -> Step | None:
+    messages = list(conversation.messages.order_by("order"))
+    anchor, after = current_turn(messages)
+    if anchor is None or anchor.metadata.get("pause"):
+        return None
+    phase = conversation.phase
+    plan = plan_for(phase, conversation.session.settings)
+    turn = [m for m in after if m.role in SPECIALIST_ROLES]
+    if any(m.status == Message.Status.FAILED and not m.metadata.get("retried") for m in turn):
+        return None  # wait for the user to retry: do not hammer an engine that is down
+    if any(m.status == Message.Status.STREAMING for m in turn):
+        return None  # someone is still talking (another process holds the run)
+    spoken = {m.role for m in turn if m.status != Message.Status.FAILED}
+    pending = tuple(role for role in plan.speakers if role not in spoken)
+    if phase == Phase.COMPLETE and anchor.role == Role.USER:
+        return None
+    if pending:
+        if phase == Phase.SYNTHESIS:
+            return Step("brief", anchor.pk, (Role.TECHNICAL,))
+        return Step("speak", anchor.pk, pending, independent=plan.independent)
+    if phase == Phase.SYNTHESIS:
+        return Step("advance", anchor.pk, to_phase=Phase.REVIEW)
+    if phase in (Phase.IDEATION, Phase.REFINEMENT) and conversation.round >= plan.max_rounds:
+        return Step("advance", anchor.pk, to_phase=next_phase(phase))
+    return None
+
+
+def latest_brief(conversation: Conversation) -> Message | None:
+    return (
+        conversation.messages.filter(role=Role.TECHNICAL, status=Message.Status.COMPLETE, metadata__kind="brief")
+        .order_by("-order")
+        .first()
+    )

@@ -1,0 +1,173 @@
+"""OllamaClient against the fake Ollama over real sockets."""
+
+import json
+import time
+
+import pytest
+
+from specialists.clients.ollama import OllamaClient
+from studio.errors import PermanentError, TransientError
+
+LUNA = [
+    {"role": "system", "content": "You are Luna, the team's style lead."},
+    {"role": "user", "content": "a fox in the snow"},
+]
+
+
+@pytest.fixture
+async def client(fake_ollama):
+    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=5)
+    yield client
+    await client.aclose()
+
+
+async def collect(stream, into=None):
+    chunks = [] if into is None else into
+    async for chunk in stream:
+        chunks.append(chunk)
+    return chunks
+
+
+async def test_it_streams_the_reply_in_order_and_ends_with_stats(client, fake_ollama):
+    chunks = await collect(client.stream_chat("llama3.2", LUNA))
+    text = "".join(c.content for c in chunks)
+    assert text.startswith("Luna here.") and "a fox in the snow" in text
+    assert len(chunks) > 10 and not any(c.done for c in chunks[:-1])
+    final = chunks[-1]
+    assert final.done and final.content == ""
+    assert final.stats["done_reason"] == "stop" and final.stats["model"] == "llama3.2"
+    assert final.stats["eval_count"] == len(chunks) - 1
+    assert final.stats["eval_duration"] > 0 and final.stats["total_duration"] >= final.stats["eval_duration"]
+    [request] = fake_ollama.chat_requests()
+    assert request["json"]["stream"] is True and request["json"]["messages"] == LUNA
+
+
+async def test_it_yields_each_token_as_soon_as_it_arrives(client, fake_ollama):
+    fake_ollama.token_delay = 0.03
+    received = []
+    async for _chunk in client.stream_chat("llama3.2", LUNA):
+        received.append(time.time())
+    sent = fake_ollama.chat_requests()[0]["token_times"]
+    assert received[0] < sent[-1] - 0.2, "the first token waited for the rest of the reply"
+    assert received[0] - sent[0] < 0.25
+
+
+async def test_it_sends_format_options_and_images(client, fake_ollama):
+    messages = [{"role": "user", "content": "what do you see?", "images": ["aGVsbG8="]}]
+    options = {"temperature": 0.2, "seed": 7, "num_ctx": 4096, "num_predict": 64}
+    chunks = await collect(client.stream_chat("llava:7b", messages, options=options))
+    assert "In the image" in "".join(c.content for c in chunks)
+    body = fake_ollama.chat_requests()[0]["json"]
+    assert body["options"] == options and body["messages"][0]["images"] == ["aGVsbG8="]
+    assert "format" not in body
+
+
+async def test_a_json_schema_format_yields_valid_json(client, fake_ollama):
+    schema = {
+        "type": "object",
+        "properties": {
+            "mood": {"type": "string", "enum": ["calm", "wild"]},
+            "width": {"type": "integer", "minimum": 256, "maximum": 2048, "multipleOf": 8},
+            "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        },
+        "required": ["mood", "width", "tags"],
+    }
+    chunks = await collect(client.stream_chat("llama3.2", LUNA, format=schema))
+    reply = json.loads("".join(c.content for c in chunks))
+    assert reply["mood"] == "calm"
+    assert 256 <= reply["width"] <= 2048 and reply["width"] % 8 == 0
+    assert len(reply["tags"]) >= 2 and all(isinstance(t, str) for t in reply["tags"])
+    assert fake_ollama.chat_requests()[0]["json"]["format"] == schema
+
+
+async def test_a_missing_model_is_a_permanent_error_with_the_pull_command(client):
+    with pytest.raises(PermanentError) as failed:
+        await collect(client.stream_chat("mistral-nemo:12b", LUNA))
+    assert "ollama pull mistral-nemo:12b" in failed.value.message
+    assert failed.value.detail == {"model": "mistral-nemo:12b"}
+
+
+async def test_an_error_line_mid_stream_is_transient_and_keeps_the_tokens_before_it(client, fake_ollama):
+    fake_ollama.fail_next("error_line", after_tokens=3, message="CUDA error: out of memory")
+    chunks = []
+    with pytest.raises(TransientError) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA), into=chunks)
+    assert "CUDA error: out of memory" in failed.value.message
+    assert [c.content for c in chunks] == ["Luna", " here.", " Thinki"]
+
+
+async def test_a_dropped_connection_mid_stream_is_transient(client, fake_ollama):
+    fake_ollama.fail_next("drop", after_tokens=4)
+    chunks = []
+    with pytest.raises(TransientError) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA), into=chunks)
+    assert "stopped answering in the middle of a reply" in failed.value.message
+    assert len(chunks) == 4 and not any(c.done for c in chunks)
+
+
+async def test_a_server_error_is_transient_and_a_bad_request_is_permanent(client, fake_ollama):
+    fake_ollama.fail_next("server_error")
+    with pytest.raises(TransientError) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA))
+    assert "500" in failed.value.message and "llama runner process has terminated" in failed.value.message
+    fake_ollama.fail_next("server_error", status=400, message='invalid format: expected "json" or a JSON schema')
+    with pytest.raises(PermanentError) as refused:
+        await collect(client.stream_chat("llama3.2", LUNA))
+    assert "invalid format" in refused.value.message
+
+
+async def test_a_hung_server_times_out_as_transient(fake_ollama):
+    fake_ollama.fail_next("hang")
+    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=0.3)
+    started = time.monotonic()
+    with pytest.raises(TransientError) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA))
+    await client.aclose()
+    assert time.monotonic() - started < 3
+    assert "did not answer within 0.3 s" in failed.value.message
+
+
+async def test_an_unreachable_ollama_says_how_to_start_it(dead_url):
+    client = OllamaClient(dead_url, connect_timeout=1, read_timeout=1)
+    with pytest.raises(TransientError) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA))
+    with pytest.raises(TransientError) as listing:
+        await client.list_models()
+    assert await client.ping() is False
+    await client.aclose()
+    expected = f"Ollama is not reachable at {dead_url}. Start it with `ollama serve`, or set OLLAMA_URL."
+    assert failed.value.message == expected and listing.value.message == expected
+
+
+async def test_it_lists_installed_models(client, fake_ollama):
+    fake_ollama.models = ["llama3.2", "qwen2.5:7b"]
+    models = await client.list_models()
+    assert [(m.name, m.family, m.parameter_size, m.backend) for m in models] == [
+        ("llama3.2:latest", "llama", "3.2B", "ollama"),
+        ("qwen2.5:7b", "qwen2", "7B", "ollama"),
+    ]
+    assert all(m.size > 0 for m in models)
+    assert await client.ping() is True
+
+
+async def test_it_unloads_a_loaded_model(client, fake_ollama):
+    await collect(client.stream_chat("qwen2.5:7b", LUNA))
+    assert [m["name"] for m in await client.loaded()] == ["qwen2.5:7b"]
+    await client.unload("qwen2.5:7b")
+    assert await client.loaded() == []
+    unload = [r for r in fake_ollama.requests if r["path"] == "/api/generate"][0]
+    assert unload["json"]["keep_alive"] == 0
+    with pytest.raises(PermanentError, match="ollama pull gone"):
+        await client.unload("gone")
+
+
+async def test_an_early_stop_by_the_consumer_closes_the_stream(client, fake_ollama):
+    fake_ollama.token_delay = 0.02
+    stream = client.stream_chat("llama3.2", LUNA)
+    first = await anext(stream)
+    await stream.aclose()
+    assert first.content == "Luna"
+    # The pooled connection is still usable for the next reply.
+    fake_ollama.token_delay = 0
+    chunks = await collect(client.stream_chat("llama3.2", LUNA))
+    assert chunks[-1].done

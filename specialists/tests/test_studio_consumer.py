@@ -1,0 +1,263 @@
+import asyncio
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import override_settings
+
+from specialists.services import runs
+from studio.core.models import Conversation, Message, Role, Session
+from tests.fixtures.websockets import ChatView
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@sync_to_async
+def make_session(user, idea=None):
+    session = Session.objects.create(owner=user, title="Fox")
+    conversation = Conversation.objects.create(session=session)
+    if idea:
+        conversation.append_message(Role.USER, idea)
+    return session
+
+
+@sync_to_async
+def messages_of(session):
+    return list(Message.objects.filter(conversation__session=session).order_by("order"))
+
+
+async def settle(session):
+    conversation = await sync_to_async(lambda: session.current_conversation)()
+    await asyncio.wait_for(runs.wait_idle(conversation.pk), 20)
+
+
+async def test_it_rejects_another_users_session(open_socket, alice, bob):
+    session = await make_session(alice)
+    socket = await open_socket(bob, session.pk, expect_accept=False)
+    assert socket.close_code == 4404
+
+
+async def test_it_refuses_an_anonymous_socket(open_socket, alice):
+    session = await make_session(alice)
+    socket = await open_socket(None, session.pk, expect_accept=False)
+    assert socket.close_code == 4401
+
+
+async def test_it_refuses_a_foreign_origin(open_socket, alice):
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk, origin="https://evil.example", expect_accept=False)
+    assert socket.close_code != 4404  # refused by the origin check before the consumer runs
+    assert await messages_of(session) == []
+
+
+async def test_it_sends_the_whole_history_on_connect(open_socket, alice):
+    session = await make_session(alice)
+
+    @sync_to_async
+    def seed():
+        conversation = session.current_conversation
+        conversation.append_message(Role.USER, "a fox")
+        conversation.append_message(Role.STYLE, "<b>amber</b> light")
+
+    await seed()
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket, until=lambda v: len(v.bodies) == 2)
+    assert list(view.bodies.values()) == ["a fox", "<b>amber</b> light"]
+    assert "&lt;b&gt;amber&lt;/b&gt;" in view.frames[0]
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize("text, reason", [("   ", "Type a message first"), ("x" * 41, "the limit is 40")])
+async def test_it_rejects_bad_messages_with_a_clear_error_and_stores_nothing(open_socket, alice, text, reason):
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    with override_settings(MESSAGE_MAX_CHARS=40):
+        await socket.send_json_to({"action": "message", "text": text})
+        await view.drain(socket, until=lambda v: any("composer-error" in f and reason in f for f in v.frames))
+    assert await messages_of(session) == []
+    await socket.disconnect()
+
+
+async def test_it_rejects_malformed_frames(open_socket, alice):
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    await socket.send_to(text_data="{not json")
+    await socket.send_json_to(["a", "list"])
+    await socket.send_json_to({"action": "drop-tables"})
+    await view.drain(socket)
+    alerts = [f for f in view.frames if "composer-error" in f]
+    assert len(alerts) == 3
+    assert await messages_of(session) == []
+    await socket.disconnect()
+
+
+async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_socket, alice, fake_ollama):
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    await socket.send_json_to({"action": "message", "text": "a fox in the snow"})
+    await settle(session)
+    await view.drain(socket)
+    stored = await messages_of(session)
+    assert [m.role for m in stored] == [Role.USER, Role.STYLE, Role.COMPOSITION, Role.STORY]
+    assert all(m.status == Message.Status.COMPLETE for m in stored)
+    for message in stored[1:]:
+        assert message.content, "a specialist said nothing"
+        assert view.bodies[message.pk] == message.content
+    token_frames = [f for f in view.frames if "beforeend:#message-" in f and "-body" in f]
+    assert len(token_frames) > 3, "tokens were not streamed one by one"
+    await socket.disconnect()
+
+
+async def test_a_reconnect_mid_stream_shows_everything_once(open_socket, alice, fake_ollama):
+    fake_ollama.token_delay = 0.03
+    session = await make_session(alice, idea="a fox in the snow")
+    first = await open_socket(alice, session.pk)
+    early = ChatView()
+    await early.drain(first, until=lambda v: any(len(b) > 10 for i, b in v.bodies.items() if i != min(v.bodies)))
+    await first.disconnect()
+    second = await open_socket(alice, session.pk)
+    late = ChatView()
+    await settle(session)
+    await late.drain(second)
+    stored = await messages_of(session)
+    assert [m.status for m in stored] == [Message.Status.COMPLETE] * 4
+    assert late.order == [m.pk for m in stored]
+    for message in stored:
+        assert late.bodies[message.pk] == message.content  # nothing lost, nothing doubled
+    await second.disconnect()
+
+
+async def test_an_interjection_stops_the_speaker_and_keeps_its_partial_text(open_socket, alice, fake_ollama):
+    fake_ollama.token_delay = 0.05
+    session = await make_session(alice, idea="a fox in the snow")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket, until=lambda v: any(len(b) > 5 for i, b in v.bodies.items() if i != min(v.bodies)))
+    await socket.send_json_to({"action": "message", "text": "actually, make it a wolf"})
+    await settle(session)
+    await view.drain(socket)
+    stored = await messages_of(session)
+    cut = stored[1]
+    assert cut.role == Role.STYLE and cut.status == Message.Status.INTERRUPTED and cut.content
+    interjection = stored[2]
+    assert (interjection.role, interjection.content) == (Role.USER, "actually, make it a wolf")
+    assert [m.role for m in stored[3:]] == [Role.STYLE, Role.COMPOSITION, Role.STORY]
+    assert all(m.status == Message.Status.COMPLETE for m in stored[3:])
+    assert view.bodies[cut.pk] == cut.content
+    await socket.disconnect()
+
+
+async def test_flooding_is_rate_limited_and_nothing_accepted_is_lost(open_socket, alice, fake_ollama):
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    with override_settings(MESSAGE_RATE_LIMIT=3):
+        for n in range(6):
+            await socket.send_json_to({"action": "message", "text": f"message {n}"})
+        await view.drain(socket, until=lambda v: sum("messages in the last minute" in f for f in v.frames) == 3)
+    await settle(session)
+    stored = [m.content for m in await messages_of(session) if m.role == Role.USER]
+    assert stored == ["message 0", "message 1", "message 2"]
+    await socket.disconnect()
+
+
+async def test_the_artist_can_move_between_phases(open_socket, alice, fake_ollama):
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    await socket.send_json_to({"action": "back"})
+    await view.drain(socket, until=lambda v: any("already the first phase" in f for f in v.frames))
+    await socket.send_json_to({"action": "advance"})
+    await view.drain(socket, until=lambda v: any('aria-current="step" data-phase="refinement"' in f for f in v.frames))
+    conversation = await sync_to_async(lambda: session.current_conversation)()
+    assert conversation.phase == "refinement"
+    await settle(session)
+    await socket.disconnect()
+
+
+async def test_pause_stops_the_team_and_keeps_what_was_said(open_socket, alice, fake_ollama):
+    fake_ollama.token_delay = 0.05
+    session = await make_session(alice, idea="a fox in the snow")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket, until=lambda v: any(len(b) > 5 for i, b in v.bodies.items() if i != min(v.bodies)))
+    await socket.send_json_to({"action": "stop", "text": "ignored"})
+    await settle(session)
+    await view.drain(socket)
+    stored = await messages_of(session)
+    assert [m.role for m in stored] == [Role.USER, Role.STYLE, Role.SYSTEM]
+    assert stored[1].status == Message.Status.INTERRUPTED and stored[1].content
+    assert stored[2].metadata["pause"] is True
+    assert "You paused the team" in view.frames[-1] or any("You paused the team" in f for f in view.frames)
+    await socket.disconnect()
+
+
+async def test_a_second_tab_sees_the_same_conversation(open_socket, alice, fake_ollama):
+    session = await make_session(alice)
+    first = await open_socket(alice, session.pk)
+    second = await open_socket(alice, session.pk)
+    one, two = ChatView(), ChatView()
+    await one.drain(first)
+    await two.drain(second)
+    await first.send_json_to({"action": "message", "text": "a heron at dawn"})
+    await settle(session)
+    await one.drain(first)
+    await two.drain(second)
+    stored = await messages_of(session)
+    assert len(stored) == 4
+    for view in (one, two):
+        assert view.order == [m.pk for m in stored]
+        assert [view.bodies[m.pk] for m in stored] == [m.content for m in stored]
+    await first.disconnect()
+    await second.disconnect()
+
+
+async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_queued(
+    open_socket, alice, fake_comfyui, settings
+):
+    from generations.models import Generation
+    from generations.services.brief import normalize_brief
+    from generations.services.catalog import get_catalog
+    from generations.workflows import TEMPLATES
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True  # the studio runs generations itself (no worker to recover them)
+    session = await make_session(alice, "a fox")
+
+    @sync_to_async
+    def left_queued_by_the_previous_process():
+        brief, _ = normalize_brief(
+            {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}, get_catalog()
+        )
+        conversation = session.current_conversation
+        generation = Generation.objects.create(
+            session=session, conversation=conversation, template="txt2img", kind="image", parameters=brief
+        )
+        generation.workflow = TEMPLATES["txt2img"](brief, prefix=f"t{generation.pk}")
+        generation.save()
+        return generation
+
+    generation = await left_queued_by_the_previous_process()
+    assert fake_comfyui.prompts == []
+    socket = await open_socket(alice, session.pk)
+
+    @sync_to_async
+    def status():
+        generation.refresh_from_db()
+        return generation.status
+
+    for _ in range(200):
+        if await status() == Generation.Status.COMPLETE:
+            break
+        await asyncio.sleep(0.05)
+    assert await status() == Generation.Status.COMPLETE
+    assert len(fake_comfyui.prompts) == 1
+    await socket.disconnect()
+    await settle(session)

@@ -1,0 +1,96 @@
+import pytest
+
+from specialists.services.turns import next_step
+from studio.core.models import Conversation, Message, Phase, Role
+
+
+@pytest.fixture
+def conversation(alice_session):
+    return Conversation.objects.create(session=alice_session)
+
+
+def say(conversation, role, text="…", status=Message.Status.COMPLETE, **metadata):
+    return conversation.append_message(role, text, status=status, metadata=metadata)
+
+
+def test_it_waits_for_the_artist_before_anyone_speaks(conversation):
+    assert next_step(conversation) is None
+
+
+def test_the_ideation_team_answers_the_first_idea(conversation):
+    idea = say(conversation, Role.USER, "a lighthouse at dusk")
+    step = next_step(conversation)
+    assert step.kind == "speak"
+    assert step.speakers == (Role.STYLE, Role.COMPOSITION, Role.STORY)
+    assert step.anchor_id == idea.pk
+    assert step.independent
+
+
+def test_only_the_specialists_who_have_not_spoken_are_pending(conversation):
+    say(conversation, Role.USER, "idea")
+    say(conversation, Role.STYLE, "moody teal")
+    assert next_step(conversation).speakers == (Role.COMPOSITION, Role.STORY)
+
+
+def test_a_finished_first_round_waits_for_the_artist(conversation):
+    say(conversation, Role.USER, "idea")
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        say(conversation, role)
+    assert next_step(conversation) is None
+
+
+def test_the_last_round_of_a_phase_moves_on(conversation):
+    conversation.round = 2
+    conversation.save()
+    say(conversation, Role.USER, "more")
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        say(conversation, role)
+    step = next_step(conversation)
+    assert step.kind == "advance" and step.to_phase == Phase.REFINEMENT
+
+
+def test_an_interjection_opens_a_new_turn(conversation):
+    say(conversation, Role.USER, "idea")
+    say(conversation, Role.STYLE, "half a tho", status=Message.Status.INTERRUPTED)
+    interjection = say(conversation, Role.USER, "make it winter")
+    step = next_step(conversation)
+    assert step.anchor_id == interjection.pk
+    assert step.speakers == (Role.STYLE, Role.COMPOSITION, Role.STORY)
+
+
+def test_a_failed_reply_waits_for_retry_and_a_retry_resumes(conversation):
+    say(conversation, Role.USER, "idea")
+    failed = say(conversation, Role.STYLE, "", status=Message.Status.FAILED)
+    assert next_step(conversation) is None
+    failed.metadata["retried"] = True
+    failed.save()
+    assert next_step(conversation).speakers == (Role.STYLE, Role.COMPOSITION, Role.STORY)
+
+
+def test_synthesis_asks_pixel_for_a_brief_then_moves_to_review(conversation):
+    conversation.set_phase(Phase.SYNTHESIS)
+    say(conversation, Role.SYSTEM, "Synthesis", kind="notice", turn=True)
+    assert next_step(conversation).kind == "brief"
+    say(conversation, Role.TECHNICAL, "brief", kind="brief", brief={"positive_prompt": "x"})
+    step = next_step(conversation)
+    assert step.kind == "advance" and step.to_phase == Phase.REVIEW
+
+
+def test_a_pause_stops_the_turn(conversation):
+    say(conversation, Role.USER, "idea")
+    say(conversation, Role.SYSTEM, "paused", kind="notice", turn=True, pause=True)
+    assert next_step(conversation) is None
+
+
+def test_generating_waits(conversation):
+    say(conversation, Role.USER, "idea")
+    conversation.set_phase(Phase.GENERATING)
+    say(conversation, Role.SYSTEM, "gen", kind="generation", generation_id=1)
+    assert next_step(conversation) is None
+
+
+def test_lens_comments_on_a_finished_result(conversation):
+    conversation.set_phase(Phase.COMPLETE)
+    say(conversation, Role.SYSTEM, "ready", kind="notice", turn=True, result=True)
+    step = next_step(conversation)
+    assert step.kind == "speak" and step.speakers == (Role.CRITIC,)
