@@ -1,0 +1,69 @@
+from django import forms
+from django.conf import settings
+
+from generations.models import CustomWorkflow
+from generations.services.generate import TEMPLATE_CHOICES
+
+
+class _ErrorText:
+    def error_text(self) -> str:
+        parts = []
+        for field, errors in self.errors.items():
+            if field in self.fields:
+                parts.append(f"{self[field].label}: {' '.join(errors)}")
+            else:
+                parts.append(" ".join(errors))
+        return "; ".join(parts)
+
+
+class BriefForm(_ErrorText, forms.Form):
+    """The editable brief card. Values are validated again (and clamped) by normalize_brief."""
+
+    positive_prompt = forms.CharField(max_length=4000, label="Prompt")
+    negative_prompt = forms.CharField(max_length=4000, required=False, label="Negative prompt")
+    checkpoint = forms.CharField(max_length=300, required=False)
+    width = forms.IntegerField(min_value=64, max_value=2048)
+    height = forms.IntegerField(min_value=64, max_value=2048)
+    steps = forms.IntegerField(min_value=1, max_value=150)
+    cfg = forms.FloatField(min_value=1, max_value=30, label="CFG")
+    sampler = forms.CharField(max_length=100)
+    scheduler = forms.CharField(max_length=100)
+    seed = forms.IntegerField(min_value=0, max_value=2**63 - 1)
+    frames = forms.IntegerField(min_value=1, max_value=120, required=False, label="Frames")
+    fps = forms.IntegerField(min_value=1, max_value=60, required=False, label="FPS")
+    media_kind = forms.ChoiceField(choices=[("image", "Image"), ("video", "Video")], label="Kind")
+    template = forms.ChoiceField(choices=[(t, t) for t in TEMPLATE_CHOICES], required=False)
+
+    def clean_template(self):
+        return self.cleaned_data.get("template") or "auto"
+
+    def brief(self) -> dict:
+        data = {key: value for key, value in self.cleaned_data.items() if value is not None}
+        data.pop("template", None)
+        return data
+
+
+class WorkflowUploadForm(_ErrorText, forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    workflow = forms.FileField(label="API-format workflow (.json)")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in CustomWorkflow.MAPPABLE:
+            self.fields[f"map_{field}"] = forms.CharField(
+                max_length=120, required=field == "positive_prompt", label=field.replace("_", " ")
+            )
+
+    def clean_workflow(self):
+        upload = self.cleaned_data["workflow"]
+        if upload.size > settings.WORKFLOW_UPLOAD_MAX_BYTES:
+            raise forms.ValidationError(
+                f"the file is {upload.size:,} bytes; the limit is {settings.WORKFLOW_UPLOAD_MAX_BYTES:,}"
+            )
+        return upload
+
+    def raw(self) -> bytes:
+        return self.cleaned_data["workflow"].read(settings.WORKFLOW_UPLOAD_MAX_BYTES + 1)
+
+    def targets(self) -> dict[str, str]:
+        return {field: self.cleaned_data.get(f"map_{field}", "") for field in CustomWorkflow.MAPPABLE}

@@ -1,0 +1,153 @@
+from django.db import models
+from django.utils import timezone
+
+from studio.core.models import Conversation, Message, Session
+
+
+class MediaKind(models.TextChoices):
+    IMAGE = "image", "Image"
+    VIDEO = "video", "Video"
+
+
+class Generation(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    FINISHED = (Status.COMPLETE, Status.FAILED, Status.CANCELLED)
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="generations")
+    conversation = models.ForeignKey(
+        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
+    )
+    # The chat message that shows this generation's card.
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations")
+    source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived")
+    kind = models.CharField(max_length=8, choices=MediaKind.choices, default=MediaKind.IMAGE)
+    template = models.CharField(max_length=64, default="txt2img")
+    parameters = models.JSONField(default=dict, blank=True)
+    workflow = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0.0)
+    progress_value = models.PositiveIntegerField(default=0)
+    progress_max = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    server = models.CharField(max_length=300, blank=True)
+    client_id = models.CharField(max_length=64, blank=True)
+    prompt_id = models.CharField(max_length=64, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["session", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"Generation {self.pk} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in self.FINISHED
+
+    def _transition(self, allowed_from, **fields) -> bool:
+        """Conditional single-row update so two workers never both win."""
+        updated = Generation.objects.filter(pk=self.pk, status__in=allowed_from).update(**fields)
+        if updated:
+            for key, value in fields.items():
+                setattr(self, key, value)
+        return bool(updated)
+
+    def claim(self, server: str, client_id: str) -> bool:
+        """queued -> running. A running job whose heartbeat stopped (worker died) may be reclaimed."""
+        now = timezone.now()
+        fields = dict(status=self.Status.RUNNING, server=server, client_id=client_id, started_at=now, heartbeat_at=now)
+        updated = Generation.objects.filter(pk=self.pk, status=self.Status.QUEUED, cancel_requested=False).update(
+            attempts=models.F("attempts") + 1, **fields
+        )
+        if updated:
+            self.refresh_from_db()
+        return bool(updated)
+
+    def complete(self) -> bool:
+        return self._transition(
+            [self.Status.RUNNING], status=self.Status.COMPLETE, progress=1.0, finished_at=timezone.now(), error=""
+        )
+
+    def fail(self, error: str) -> bool:
+        return self._transition(
+            [self.Status.QUEUED, self.Status.RUNNING],
+            status=self.Status.FAILED,
+            error=error,
+            finished_at=timezone.now(),
+        )
+
+    def cancel(self) -> bool:
+        return self._transition(
+            [self.Status.QUEUED, self.Status.RUNNING],
+            status=self.Status.CANCELLED,
+            cancel_requested=True,
+            finished_at=timezone.now(),
+        )
+
+    def requeue(self, error: str = "") -> bool:
+        """running -> queued, for a retry after a transient failure.
+
+        prompt_id and client_id stay: the retry re-attaches to a prompt ComfyUI still has.
+        """
+        return self._transition([self.Status.RUNNING], status=self.Status.QUEUED, error=error)
+
+    def set_progress(self, value: int, maximum: int) -> None:
+        fraction = (value / maximum) if maximum else 0.0
+        Generation.objects.filter(pk=self.pk, status=self.Status.RUNNING).update(
+            progress=fraction, progress_value=value, progress_max=maximum, heartbeat_at=timezone.now()
+        )
+        self.progress, self.progress_value, self.progress_max = fraction, value, maximum
+
+
+def media_upload_path(instance: "MediaOutput", filename: str) -> str:
+    return f"sessions/{instance.generation.session_id}/generations/{instance.generation_id}/{filename}"
+
+
+class MediaOutput(models.Model):
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="outputs")
+    file = models.FileField(upload_to=media_upload_path, max_length=500)
+    kind = models.CharField(max_length=8, choices=MediaKind.choices, default=MediaKind.IMAGE)
+    content_type = models.CharField(max_length=100, blank=True)
+    node_id = models.CharField(max_length=64, blank=True)
+    original_filename = models.CharField(max_length=300, blank=True)
+    # ComfyUI's (node, filename, subfolder, type): the same output is never stored twice.
+    source_key = models.CharField(max_length=600)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["generation", "pk"]
+        constraints = [models.UniqueConstraint(fields=["generation", "source_key"], name="media_output_unique_source")]
+
+    def __str__(self) -> str:
+        return self.original_filename or self.file.name
+
+
+class CustomWorkflow(models.Model):
+    """A user's own ComfyUI workflow (API format) with where the brief's values go."""
+
+    MAPPABLE = ("positive_prompt", "negative_prompt", "seed", "width", "height", "steps")
+
+    session = models.OneToOneField(Session, on_delete=models.CASCADE, related_name="custom_workflow")
+    name = models.CharField(max_length=200)
+    graph = models.JSONField()
+    # brief field -> [node_id, input_name]
+    mapping = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.name

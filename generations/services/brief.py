@@ -1,0 +1,245 @@
+"""Pixel's generation brief: the schema the LLM fills in, and validation of what comes back.
+
+The LLM's JSON-schema mode is the main path; free text is parsed only as a fallback.
+Everything is clamped to what a ComfyUI server can run: sizes a multiple of 8, and
+checkpoint, sampler and scheduler only from what the server reports.
+"""
+
+import json
+import random
+import re
+
+from generations.services.catalog import Catalog
+
+MIN_SIZE, MAX_SIZE = 64, 2048
+MAX_SEED = 2**63 - 1
+MAX_PROMPT_CHARS = 4000
+DEFAULTS = {
+    "negative_prompt": "blurry, low quality, watermark, text, deformed",
+    "width": 1024,
+    "height": 1024,
+    "steps": 25,
+    "cfg": 7.0,
+    "sampler": "euler",
+    "scheduler": "normal",
+    "media_kind": "image",
+    "frames": 14,
+    "fps": 8,
+}
+FIELDS = (
+    "positive_prompt",
+    "negative_prompt",
+    "checkpoint",
+    "width",
+    "height",
+    "steps",
+    "cfg",
+    "sampler",
+    "scheduler",
+    "seed",
+    "media_kind",
+    "frames",
+    "fps",
+)
+
+
+VIDEO_CHECKPOINT_HINTS = ("svd", "video", "img2vid")
+
+
+class BriefError(ValueError):
+    """Nothing usable could be made of the brief."""
+
+
+def is_video_checkpoint(name: str) -> bool:
+    """Stable Video Diffusion style checkpoints animate an image; they cannot make one from text."""
+    return any(hint in (name or "").lower() for hint in VIDEO_CHECKPOINT_HINTS)
+
+
+def image_checkpoints(catalog: Catalog) -> list[str]:
+    return [name for name in catalog.checkpoints if not is_video_checkpoint(name)]
+
+
+def brief_schema(catalog: Catalog) -> dict:
+    def choice(options: list[str]) -> dict:
+        return {"type": "string", "enum": list(options)} if options else {"type": "string"}
+
+    return {
+        "type": "object",
+        "properties": {
+            "positive_prompt": {"type": "string", "minLength": 10, "maxLength": 1500},
+            "negative_prompt": {"type": "string", "maxLength": 600},
+            "checkpoint": choice(image_checkpoints(catalog) or catalog.checkpoints),
+            "width": {"type": "integer", "minimum": 512, "maximum": 1536, "multipleOf": 64},
+            "height": {"type": "integer", "minimum": 512, "maximum": 1536, "multipleOf": 64},
+            "steps": {"type": "integer", "minimum": 10, "maximum": 60},
+            "cfg": {"type": "number", "minimum": 1, "maximum": 15},
+            "sampler": choice(catalog.samplers),
+            "scheduler": choice(catalog.schedulers),
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+            "media_kind": {"type": "string", "enum": ["image", "video"]},
+            "frames": {"type": "integer", "minimum": 8, "maximum": 50},
+            "fps": {"type": "integer", "minimum": 4, "maximum": 30},
+        },
+        "required": ["positive_prompt", "negative_prompt", "width", "height", "steps", "cfg", "sampler", "scheduler"],
+    }
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+_KEY_VALUE = re.compile(r"^\s*[-*]?\s*\**([A-Za-z _]+?)\**\s*[:=]\s*(.+?)\s*$", re.M)
+_ALIASES = {
+    "prompt": "positive_prompt",
+    "positive": "positive_prompt",
+    "positive prompt": "positive_prompt",
+    "negative": "negative_prompt",
+    "negative prompt": "negative_prompt",
+    "model": "checkpoint",
+    "sampler name": "sampler",
+    "sampler_name": "sampler",
+    "cfg scale": "cfg",
+    "guidance": "cfg",
+    "kind": "media_kind",
+    "media kind": "media_kind",
+    "media": "media_kind",
+}
+
+
+def _json_object(text: str) -> dict | None:
+    candidates = [text.strip()]
+    candidates += _FENCE.findall(text)
+    start, end = text.find("{"), text.rfind("}")
+    if 0 <= start < end:
+        candidates.append(text[start : end + 1])
+    for candidate in candidates:
+        try:
+            value = json.loads(candidate)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            return value
+    return None
+
+
+def _key_values(text: str) -> dict:
+    found = {}
+    for key, value in _KEY_VALUE.findall(text):
+        name = key.strip().lower()
+        name = _ALIASES.get(name, name.replace(" ", "_"))
+        if name in FIELDS and name not in found:
+            found[name] = value.strip().strip('"').strip("'")
+    size = re.search(r"\b(\d{3,4})\s*[x×]\s*(\d{3,4})\b", text)
+    if size and "width" not in found:
+        found["width"], found["height"] = size.group(1), size.group(2)
+    return found
+
+
+def parse(raw) -> dict:
+    if isinstance(raw, dict):
+        return dict(raw)
+    if not isinstance(raw, str):
+        raise BriefError("the brief is neither JSON nor text")
+    return _json_object(raw) or _key_values(raw)
+
+
+def _exact_int(value) -> int | None:
+    # Seeds go up to 2**63-1: a detour through float would round them.
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("+-").isdigit() and len(value.strip()) <= 20:
+        return int(value.strip())
+    return None
+
+
+def _number(value, cast, default):
+    if cast is int and (exact := _exact_int(value)) is not None:
+        return exact, False
+    try:
+        number = cast(float(value)) if cast is int else cast(value)
+    except (TypeError, ValueError, OverflowError):
+        return default, True
+    if number != number or number in (float("inf"), float("-inf")):  # NaN / infinities
+        return default, True
+    return number, False
+
+
+def _clamp(value, low, high):
+    return max(low, min(high, value))
+
+
+def _size(value, default: int, label: str, warnings: list[str]) -> int:
+    number, bad = _number(value, int, default)
+    if bad:
+        warnings.append(f"{label} was not a number; using {default}.")
+    clamped = _clamp(int(round(_clamp(number, 0, MAX_SIZE + 8) / 8)) * 8, MIN_SIZE, MAX_SIZE)
+    if not bad and clamped != number:
+        shown = number if abs(number) < 10**9 else "(out of range)"
+        warnings.append(f"{label} {shown} adjusted to {clamped} (a multiple of 8 between {MIN_SIZE} and {MAX_SIZE}).")
+    return clamped
+
+
+def _pick(value, options: list[str], default: str, label: str, warnings: list[str]) -> str:
+    if not options:
+        return str(value or default)
+    if isinstance(value, str) and value in options:
+        return value
+    fallback = default if default in options else options[0]
+    if value:
+        warnings.append(f"{label} {value!r} is not available on the ComfyUI server; using {fallback}.")
+    return fallback
+
+
+def _checkpoint(value, catalog: Catalog, installed: list[str], default: str, warnings: list[str]) -> str:
+    if isinstance(value, str) and value in catalog.checkpoints and value not in installed:
+        fallback = default if default in installed else installed[0]
+        warnings.append(
+            f"checkpoint {value} is a video model: it animates a picture but cannot draw one; "
+            f"using {fallback} for the picture."
+        )
+        return fallback
+    return _pick(value, installed, default, "checkpoint", warnings)
+
+
+def _text(value, limit: int) -> str:
+    return " ".join(str(value or "").split())[:limit]
+
+
+def normalize_brief(raw, catalog: Catalog, *, defaults: dict | None = None) -> tuple[dict, list[str]]:
+    """Validate and clamp a brief; returns (brief, warnings). Raises BriefError without a usable prompt."""
+    data = parse(raw)
+    base = {**DEFAULTS, **(defaults or {})}
+    warnings: list[str] = []
+    positive = _text(data.get("positive_prompt") or data.get("prompt"), MAX_PROMPT_CHARS)
+    if not positive:
+        raise BriefError("the brief has no positive prompt")
+    steps, bad_steps = _number(data.get("steps", base["steps"]), int, base["steps"])
+    cfg, bad_cfg = _number(data.get("cfg", base["cfg"]), float, base["cfg"])
+    if bad_steps or not 1 <= steps <= 150:
+        warnings.append(f"steps adjusted to {_clamp(steps, 1, 150)} (1–150).")
+    if bad_cfg or not 1 <= cfg <= 30:
+        warnings.append(f"cfg adjusted to {_clamp(cfg, 1.0, 30.0)} (1–30).")
+    seed, bad_seed = _number(data.get("seed"), int, None)
+    if bad_seed or seed is None or not 0 <= seed <= MAX_SEED:
+        seed = random.randint(0, 2**32 - 1)
+    kind = data.get("media_kind") if data.get("media_kind") in ("image", "video") else base["media_kind"]
+    installed = image_checkpoints(catalog) or catalog.checkpoints
+    checkpoint_default = base.get("checkpoint") or (installed[0] if installed else "")
+    brief = {
+        "positive_prompt": positive,
+        "negative_prompt": _text(data.get("negative_prompt", base["negative_prompt"]), MAX_PROMPT_CHARS),
+        "checkpoint": _checkpoint(data.get("checkpoint"), catalog, installed, checkpoint_default, warnings),
+        "width": _size(data.get("width", base["width"]), base["width"], "width", warnings),
+        "height": _size(data.get("height", base["height"]), base["height"], "height", warnings),
+        "steps": int(_clamp(steps, 1, 150)),
+        "cfg": round(float(_clamp(cfg, 1.0, 30.0)), 2),
+        "sampler": _pick(data.get("sampler"), catalog.samplers, base["sampler"], "sampler", warnings),
+        "scheduler": _pick(data.get("scheduler"), catalog.schedulers, base["scheduler"], "scheduler", warnings),
+        "seed": int(seed),
+        "media_kind": kind,
+    }
+    if kind == "video":
+        frames, _ = _number(data.get("frames", base["frames"]), int, base["frames"])
+        fps, _ = _number(data.get("fps", base["fps"]), int, base["fps"])
+        brief["frames"] = int(_clamp(frames, 1, 120))
+        brief["fps"] = int(_clamp(fps, 1, 60))
+    if catalog.available and not catalog.checkpoints:
+        warnings.append("ComfyUI has no checkpoint installed: put a .safetensors file in ComfyUI/models/checkpoints.")
+    return brief, warnings

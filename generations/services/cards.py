@@ -1,0 +1,62 @@
+"""Push a generation's card (and preview frames) to the browsers on its session."""
+
+import base64
+import logging
+
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from generations.models import Generation
+from studio.core.services.broadcast import push_html_sync
+
+log = logging.getLogger(__name__)
+
+
+def _push(session_id: int, html: str) -> None:
+    # Browsers are told best-effort: the database holds the truth and a reload shows it, so a
+    # channel-layer hiccup must never fail the generation itself.
+    try:
+        push_html_sync(session_id, html)
+    except Exception:
+        log.warning("could not push a generation update to session %s", session_id, exc_info=True)
+
+
+def eta_seconds(generation: Generation) -> int | None:
+    if generation.status != Generation.Status.RUNNING or not generation.progress_value or not generation.started_at:
+        return None
+    elapsed = (timezone.now() - generation.started_at).total_seconds()
+    rate = elapsed / generation.progress_value
+    return max(0, round(rate * (generation.progress_max - generation.progress_value)))
+
+
+def card_context(generation: Generation, *, oob: bool = False, eta: int | None = None) -> dict:
+    return {
+        "generation": generation,
+        "outputs": list(generation.outputs.all()),
+        "eta": eta if eta is not None else eta_seconds(generation),
+        "oob": oob,
+    }
+
+
+def render_card(generation: Generation, *, oob: bool = False) -> str:
+    return render_to_string("generations/_generation_card.html", card_context(generation, oob=oob))
+
+
+def push_card(generation: Generation) -> None:
+    generation.refresh_from_db()
+    _push(generation.session_id, render_card(generation, oob=True))
+
+
+def push_progress(generation: Generation, *, eta: int | None = None) -> None:
+    """Only the bar and step count, so a preview frame already shown stays in place.
+
+    ``eta`` comes from the runner's step rate; without it the card estimates from the start time.
+    """
+    context = {**card_context(generation, eta=eta), "progress_oob": True}
+    _push(generation.session_id, render_to_string("generations/_progress.html", context))
+
+
+def push_preview(generation: Generation, image: bytes, mime: str) -> None:
+    data_url = f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
+    html = render_to_string("generations/_preview.html", {"generation": generation, "data_url": data_url})
+    _push(generation.session_id, html)

@@ -1,0 +1,117 @@
+"""Hand generations to a worker.
+
+With Redis, Celery carries them: one queue per ComfyUI server (comfyui.<n>, n = index in
+settings.COMFYUI_URLS), the least busy server chosen at enqueue time; a worker consumes
+`worker_queues()`. Without it, the task runs in this process's thread pool, never on the event
+loop and never inside the request.
+"""
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from generations.models import Generation
+
+log = logging.getLogger(__name__)
+
+_executor: ThreadPoolExecutor | None = None
+_executor_lock = threading.Lock()
+# Ids handed to this process's pool and not finished yet (the in-process mode only).
+_local_pending: set[int] = set()
+
+
+def queue_for(index: int) -> str:
+    return f"comfyui.{index}"
+
+
+def worker_queues() -> list[str]:
+    """Queues a worker consumes: `celery -A studio worker -Q <these, comma separated>`."""
+    return ["studio"] + [queue_for(i) for i in range(len(settings.COMFYUI_URLS))]
+
+
+def choose_server() -> tuple[int, str]:
+    """The configured ComfyUI with the fewest queued and running generations (first one on ties)."""
+    servers = settings.COMFYUI_URLS
+    busy = dict(
+        Generation.objects.filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING], server__in=servers)
+        .values_list("server")
+        .annotate(n=Count("id", filter=Q()))
+    )
+    index = min(range(len(servers)), key=lambda i: (busy.get(servers[i], 0), i))
+    return index, servers[index]
+
+
+def _server_index(server: str) -> int | None:
+    try:
+        return settings.COMFYUI_URLS.index(server)
+    except ValueError:
+        return None
+
+
+def _local_executor() -> ThreadPoolExecutor:
+    global _executor
+    with _executor_lock:
+        if _executor is None:
+            workers = max(2, len(settings.COMFYUI_URLS))
+            _executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="generation")
+        return _executor
+
+
+def _run_locally(generation_id: int) -> None:
+    from generations.tasks import run_generation
+
+    try:
+        run_generation.apply(args=[generation_id])
+    except Exception:  # the pool swallows exceptions: at least log them
+        log.exception("generation %s failed in the local worker", generation_id)
+    finally:
+        _local_pending.discard(generation_id)
+
+
+def enqueue(generation: Generation) -> None:
+    """Send the generation to a worker. A retry or a re-attach keeps the server it already uses."""
+    from generations.tasks import run_generation
+
+    index = _server_index(generation.server) if generation.prompt_id else None
+    if index is None:
+        index, server = choose_server()
+        Generation.objects.filter(pk=generation.pk).update(server=server)
+        generation.server = server
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        _local_pending.add(generation.pk)
+        _local_executor().submit(_run_locally, generation.pk)
+    else:
+        run_generation.apply_async(args=[generation.pk], queue=queue_for(index))
+
+
+def recover_in_process(session_id: int) -> list[int]:
+    """In-process mode has no worker whose start-up recovers jobs: the studio does it when a session is opened."""
+    if not settings.CELERY_TASK_ALWAYS_EAGER:
+        return []
+    return recover_orphans(session_id=session_id)
+
+
+def recover_orphans(*, session_id: int | None = None) -> list[int]:
+    """Enqueue again generations that nobody works on: queued ones without a worker in this process
+    (in-process mode: the studio restarted), and 'running' ones whose worker stopped beating.
+
+    Safe to call any time: a duplicate delivery finds the generation claimed or finished and does nothing.
+    """
+    from generations.services.runner import STALE_AFTER
+
+    stale = Q(status=Generation.Status.RUNNING, heartbeat_at__lt=timezone.now() - STALE_AFTER)
+    queued = Q(status=Generation.Status.QUEUED)
+    orphans = Generation.objects.filter(queued | stale)
+    if session_id is not None:
+        orphans = orphans.filter(session_id=session_id)
+    recovered = []
+    for generation in orphans.order_by("created_at"):
+        if settings.CELERY_TASK_ALWAYS_EAGER and generation.pk in _local_pending:
+            continue
+        enqueue(generation)
+        recovered.append(generation.pk)
+    return recovered

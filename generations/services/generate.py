@@ -1,0 +1,143 @@
+"""Start, vary, rework, reproduce and cancel generations from the chat."""
+
+import random
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from generations.models import Generation, MediaKind
+from generations.services import cards, dispatch
+from generations.services.brief import BriefError, is_video_checkpoint, normalize_brief
+from generations.services.catalog import get_catalog
+from generations.services.custom_workflow import apply_custom_workflow
+from generations.workflows import TEMPLATES
+from studio.core.models import Phase, Role, Session
+from studio.core.services import notify
+from studio.core.services.broadcast import kick_sync
+
+TEMPLATE_CHOICES = ("auto", "txt2img", "img2img", "video", "custom")
+
+
+DEFAULT_VIDEO_CHECKPOINT = "svd_xt.safetensors"
+
+
+def _video_checkpoint(catalog) -> str:
+    """The Stable Video Diffusion checkpoint that animates the key frame."""
+    found = next((name for name in catalog.checkpoints if is_video_checkpoint(name)), None)
+    if found:
+        return found
+    if catalog.available:
+        raise BriefError(
+            "a video needs a Stable Video Diffusion checkpoint, and ComfyUI has none: put svd_xt.safetensors "
+            "in ComfyUI/models/checkpoints, or choose Image"
+        )
+    return DEFAULT_VIDEO_CHECKPOINT  # ComfyUI is down: its answer on submit will say if this is missing
+
+
+def _build(session: Session, template: str, brief: dict, generation: Generation, catalog) -> dict:
+    # The generation id keeps the graph (and so the file names) unique: even a reproduction with the
+    # same seed writes new files, while ComfyUI still reuses its cached sampling.
+    prefix = f"studio_s{session.pk}_g{generation.pk}"
+    if template == "custom":
+        return apply_custom_workflow(session, brief)
+    if template == "img2img":
+        return TEMPLATES["img2img"](brief, "pending-upload.png", prefix=prefix)
+    if template == "video":
+        return TEMPLATES["video"](brief, video_checkpoint=_video_checkpoint(catalog), prefix=prefix)
+    return TEMPLATES["txt2img"](brief, prefix=prefix)
+
+
+def start_generation(
+    session: Session, brief: dict, *, user, template: str = "auto", source: Generation | None = None
+) -> Generation:
+    """Validate the brief, create the generation and its chat card, and hand it to a worker."""
+    if session.owner_id != user.pk:
+        raise BriefError("that session is not yours")
+    if template not in TEMPLATE_CHOICES:
+        raise BriefError(f"unknown workflow template {template!r}")
+    catalog = get_catalog()
+    brief, warnings = normalize_brief(brief, catalog)
+    if template == "auto":
+        template = "video" if brief["media_kind"] == "video" else "txt2img"
+    if template == "img2img" and source is None:
+        raise BriefError("reworking an image needs the image to start from")
+    kind = MediaKind.VIDEO if template == "video" else MediaKind.IMAGE
+    with transaction.atomic():
+        conversation = session.current_conversation
+        generation = Generation.objects.create(
+            session=session, conversation=conversation, kind=kind, template=template, parameters=brief, source=source
+        )
+        generation.workflow = _build(session, template, brief, generation, catalog)
+        message = conversation.append_message(
+            Role.SYSTEM, "", metadata={"kind": "generation", "generation_id": generation.pk, "warnings": warnings}
+        )
+        generation.message = message
+        generation.save(update_fields=["workflow", "message"])
+        conversation.set_phase(Phase.GENERATING)
+
+        def announce():
+            notify.message_added_sync(session.pk, message.pk)
+            notify.phase_changed_sync(conversation.pk)
+            dispatch.enqueue(generation)
+
+        transaction.on_commit(announce)
+    session.touch()
+    return generation
+
+
+def variation(generation: Generation, *, user) -> Generation:
+    brief = {**generation.parameters, "seed": random.randint(0, 2**32 - 1)}
+    return start_generation(generation.session, brief, user=user, template=generation.template, source=generation)
+
+
+def rework(generation: Generation, *, user) -> Generation:
+    if not generation.outputs.filter(kind=MediaKind.IMAGE).exists():
+        raise BriefError("only a finished image can be reworked")
+    brief = {**generation.parameters, "seed": random.randint(0, 2**32 - 1), "media_kind": "image"}
+    return start_generation(generation.session, brief, user=user, template="img2img", source=generation)
+
+
+def reproduce(generation: Generation, *, user) -> Generation:
+    """Same parameters and seed. ComfyUI may serve it from its cache; the outputs are still collected."""
+    return start_generation(
+        generation.session,
+        dict(generation.parameters),
+        user=user,
+        template=generation.template,
+        source=generation.source,
+    )
+
+
+def cancel(generation: Generation) -> bool:
+    """Queued: cancelled at once. Running: the worker interrupts ComfyUI; a dead worker's job is cancelled here."""
+    if generation.status == Generation.Status.QUEUED:
+        done = generation.cancel()
+    elif generation.status == Generation.Status.RUNNING:
+        Generation.objects.filter(pk=generation.pk).update(cancel_requested=True)
+        stale = generation.heartbeat_at and generation.heartbeat_at < timezone.now() - timedelta(seconds=90)
+        done = generation.cancel() if stale else False
+        if not done:
+            generation.refresh_from_db()
+            cards.push_card(generation)
+            return True
+    else:
+        return False
+    if done:
+        from generations.services.runner import finish
+
+        finish(generation)
+    return done
+
+
+def refine(generation: Generation, *, user) -> None:
+    """Back to refinement with this result as the team's context."""
+    session = generation.session
+    conversation = session.current_conversation
+    text = f"Let's refine this result (generation #{generation.pk}): keep what works, fix what doesn't."
+    with transaction.atomic():
+        conversation.set_phase(Phase.REFINEMENT)
+        message = conversation.append_message(Role.USER, text, metadata={"refine_generation_id": generation.pk})
+    notify.message_added_sync(session.pk, message.pk)
+    notify.phase_changed_sync(conversation.pk)
+    kick_sync(session.pk)

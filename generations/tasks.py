@@ -1,0 +1,60 @@
+import time
+
+from celery import shared_task
+from celery.signals import worker_ready
+from django.conf import settings
+
+from generations.services import runner
+from studio.errors import TransientError
+
+EAGER_BACKOFF_FACTOR = 0.25
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=settings.GENERATION_MAX_RETRIES,
+    soft_time_limit=settings.GENERATION_TIME_LIMIT + 30,
+    time_limit=settings.GENERATION_TIME_LIMIT + 60,
+)
+def run_generation(self, generation_id: int) -> str:
+    try:
+        outcome = runner.run(generation_id)
+    except TransientError as exc:
+        if self.request.retries >= self.max_retries:
+            runner.give_up(generation_id, f"{exc.message} (gave up after {self.request.retries + 1} attempts)")
+            return "failed"
+        runner.requeue(generation_id, f"{exc.message} Retrying…")
+        countdown = min(30, 2 ** (self.request.retries + 1))
+        if self.request.is_eager:
+            # In-process retries run at once (Celery ignores countdown there): a short pause still
+            # lets a ComfyUI that is restarting come back. Only a pool thread waits, never a request.
+            time.sleep(countdown * EAGER_BACKOFF_FACTOR)
+        raise self.retry(exc=exc, countdown=countdown) from exc
+    if outcome == runner.BUSY and not self.request.is_eager:
+        # A redelivery (the worker that had it died) arrives while the heartbeat still looks fresh:
+        # look again once it can be stale, so the job is taken over instead of dropped.
+        routing = self.request.delivery_info or {}
+        run_generation.apply_async(
+            args=[generation_id],
+            countdown=runner.STALE_AFTER.total_seconds() + 5,
+            queue=routing.get("routing_key") or None,
+        )
+    return outcome
+
+
+@worker_ready.connect
+def _recover_on_worker_start(sender=None, **kwargs) -> None:
+    """Jobs whose messages were lost (broker flushed, studio restarted mid-enqueue) get a new one."""
+    from generations.models import Generation
+    from generations.services import dispatch
+
+    dispatch.recover_orphans()
+    # A job whose worker died moments ago still looks alive, and its message only comes back after the
+    # broker's visibility timeout (an hour): look again once its heartbeat can be stale (BUSY re-checks).
+    for generation in Generation.objects.filter(status=Generation.Status.RUNNING).only("pk", "server"):
+        index = dispatch._server_index(generation.server) or 0
+        run_generation.apply_async(
+            args=[generation.pk], countdown=runner.STALE_AFTER.total_seconds() + 5, queue=dispatch.queue_for(index)
+        )

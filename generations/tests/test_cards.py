@@ -1,0 +1,99 @@
+"""The brief card and the generation card as the chat shows them (escaped, with the right actions)."""
+
+from django.urls import reverse
+
+from generations.models import Generation
+from generations.services.cards import render_card
+from studio.core.models import Conversation, Phase, Role
+from studio.core.services.chat_html import render_message
+
+from .test_gallery_view import stored_output
+
+
+def test_a_queued_card_offers_cancel_and_shows_where_the_preview_goes(make_generation):
+    generation = make_generation()
+    html = render_card(generation, oob=True)
+    assert html.startswith(f'<div id="generation-{generation.pk}"') and 'hx-swap-oob="outerHTML"' in html
+    assert f'id="generation-{generation.pk}-preview"' in html and f'id="generation-{generation.pk}-progress"' in html
+    assert reverse("generations:cancel", args=[generation.pk]) in html
+    assert reverse("generations:variation", args=[generation.pk]) not in html
+
+
+def test_a_running_card_shows_steps_and_an_eta(make_generation):
+    generation = make_generation()
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Generation.objects.filter(pk=generation.pk).update(
+        status="running",
+        progress=0.5,
+        progress_value=3,
+        progress_max=6,
+        started_at=timezone.now() - timedelta(seconds=9),
+    )
+    generation.refresh_from_db()
+    html = render_card(generation)
+    assert "Step 3/6" in html and "about 9 s left" in html and "hx-swap-oob" not in html
+
+
+def test_a_complete_card_shows_the_result_with_its_actions(make_generation):
+    generation = make_generation()
+    image = stored_output(generation)
+    Generation.objects.filter(pk=generation.pk).update(status="complete")
+    generation.refresh_from_db()
+    html = render_card(generation)
+    assert f'src="{reverse("generations:media", args=[image.pk])}"' in html
+    for action in ("variation", "refine", "rework"):
+        assert reverse(f"generations:{action}", args=[generation.pk]) in html
+    assert reverse("generations:download", args=[image.pk]) in html
+    assert reverse("generations:cancel", args=[generation.pk]) not in html
+    assert "seed 1234" in html
+
+
+def test_a_video_result_is_playable(make_generation):
+    generation = make_generation("video", media_kind="video")
+    clip = stored_output(generation, b"\x00\x00\x00\x18ftypmp42", "clip.mp4", "video/mp4", kind="video")
+    Generation.objects.filter(pk=generation.pk).update(status="complete")
+    generation.refresh_from_db()
+    assert f'<video src="{reverse("generations:media", args=[clip.pk])}" controls' in render_card(generation)
+
+
+def test_a_failed_card_shows_the_escaped_error(make_generation):
+    generation = make_generation()
+    generation.fail("node 3 (SaveVideo) failed: <b>width not divisible by 2</b>")
+    html = render_card(generation)
+    assert "&lt;b&gt;width not divisible by 2&lt;/b&gt;" in html and "<b>width" not in html
+    assert reverse("generations:variation", args=[generation.pk]) in html
+
+
+def test_the_brief_card_is_an_editable_form_of_installed_options(alice_session, fake_comfyui):
+    from generations.services import catalog
+
+    fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors", "svd_xt.safetensors"])
+    catalog.clear_cache(fake_comfyui.url)
+    conversation = Conversation.objects.create(session=alice_session, phase=Phase.REVIEW)
+    brief = {
+        "positive_prompt": '<img src=x onerror=alert(1)> "a fox"',
+        "negative_prompt": "blurry",
+        "checkpoint": "sd_xl_base_1.0.safetensors",
+        "width": 768,
+        "height": 512,
+        "steps": 20,
+        "cfg": 6.5,
+        "sampler": "dpmpp_2m",
+        "scheduler": "karras",
+        "seed": 42,
+        "media_kind": "image",
+    }
+    message = conversation.append_message(
+        Role.TECHNICAL, "", metadata={"kind": "brief", "brief": brief, "warnings": ["width 770 adjusted to 768"]}
+    )
+    html = render_message(message)
+    assert reverse("generations:generate", args=[alice_session.pk, message.pk]) in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
+    assert '<option value="sd_xl_base_1.0.safetensors" selected>' in html
+    assert 'value="svd_xt.safetensors"' not in html  # a video model cannot draw the picture
+    assert '<option value="dpmpp_2m" selected>' in html and '<option value="karras" selected>' in html
+    assert 'name="seed" value="42"' in html and 'name="width" value="768"' in html
+    assert "width 770 adjusted to 768" in html

@@ -1,0 +1,597 @@
+"""ComfyUIClient and the /ws event parser, against the fake ComfyUI on a real socket and the recordings."""
+
+import io
+import json
+import socket
+import struct
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from generations.clients.comfyui import ComfyUIClient, WorkflowRejected, describe_rejection
+from generations.clients.comfyui_events import (
+    Executed,
+    Executing,
+    ExecutionError,
+    ExecutionInterrupted,
+    ExecutionStart,
+    ExecutionSuccess,
+    Preview,
+    Progress,
+    Status,
+    output_files,
+    parse_binary,
+    parse_json,
+)
+from studio.errors import PermanentError, TransientError
+from tests.fakes.comfyui import ASSETS
+
+PROTOCOLS = Path("/work/shared/protocols/comfyui")
+ERRORS = PROTOCOLS / "errors"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ERROR_CASES = sorted(path.name.split(".")[0] for path in ERRORS.glob("*.request.json"))
+RECORDED_EXPECTATIONS = {
+    "e1_unknown_class_type": ["ComfyUI has no node type DefinitelyNotANode", "install the custom node"],
+    "e2_missing_required_input": ["node 2 (SaveImage)", "required input images is missing"],
+    "e3_missing_checkpoint": [
+        "checkpoint does_not_exist.safetensors is not installed in ComfyUI",
+        "models/checkpoints",
+    ],
+    "e4_no_output_node": ["the workflow has no output node (SaveImage, SaveVideo, …)"],
+    "e5_value_out_of_range": ["node 1 (EmptyImage): width 0 is below the minimum 1"],
+    "e6_wrong_link_type": ["node 2 (SaveImage)", "images", "LATENT output of node 1", "needs IMAGE"],
+    "e7_link_to_missing_node": ["node 2 (SaveImage)", "links to node 99", "not in the workflow"],
+    "e8_bad_combo_value": ["node 2 (ImageScale)", "upscale_method 'magic'", "nearest-exact, bilinear"],
+    "e9_wrong_value_type": ["node 1 (EmptyImage)", "width 'wide' is not a valid INT"],
+    "e10_no_prompt_key": ["no workflow"],
+    "e12_missing_class_type": ["node 1 has no class_type", "API format"],
+}
+
+
+def _load(path: Path):
+    return json.loads(path.read_text())
+
+
+def _txt2img(steps: int = 6, seed: int = 1, checkpoint: str = "sd_xl_base_1.0.safetensors") -> dict:
+    return {
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": checkpoint}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse at dusk", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 48, "batch_size": 1}},
+        "3": {
+            "class_type": "KSampler",
+            "inputs": {
+                "model": ["4", 0],
+                "seed": seed,
+                "steps": steps,
+                "cfg": 7.0,
+                "sampler_name": "euler",
+                "scheduler": "normal",
+                "positive": ["6", 0],
+                "negative": ["7", 0],
+                "latent_image": ["5", 0],
+                "denoise": 1.0,
+            },
+        },
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["8", 0], "filename_prefix": "studio"}},
+    }
+
+
+def _collect(stream, prompt_id: str, timeout: float = 10.0) -> list:
+    events = []
+    while True:
+        event = stream.next(timeout)
+        assert event is not None, f"no event within {timeout}s; got {events}"
+        events.append(event)
+        if isinstance(event, Executing) and event.node is None and event.prompt_id == prompt_id:
+            return events
+
+
+def _wait_for(stream, kind, timeout: float = 10.0):
+    while True:
+        event = stream.next(timeout)
+        assert event is not None, f"no {kind.__name__} within {timeout}s"
+        if isinstance(event, kind):
+            return event
+
+
+@pytest.fixture
+def client(fake_comfyui):
+    with ComfyUIClient(fake_comfyui.url, timeout=5) as client:
+        yield client
+
+
+@pytest.fixture
+def dead_url():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _without_tracebacks(body: dict) -> dict:
+    for entry in body.get("node_errors", {}).values():
+        for error in entry["errors"]:
+            if "traceback" in error["extra_info"]:
+                assert isinstance(error["extra_info"]["traceback"], list) and error["extra_info"]["traceback"]
+                error["extra_info"]["traceback"] = "<traceback>"
+    return body
+
+
+@pytest.mark.parametrize("case", [case for case in ERROR_CASES if case != "e11_not_json"])
+def test_the_fake_rejects_each_recorded_invalid_prompt_exactly_like_comfyui(fake_comfyui, case):
+    fake_comfyui.set_checkpoints([])  # the recording was made on a server without model weights
+    request = (ERRORS / f"{case}.request.json").read_text()
+
+    response = httpx.post(f"{fake_comfyui.url}/prompt", content=request, headers={"Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert _without_tracebacks(response.json()) == _without_tracebacks(_load(ERRORS / f"{case}.response.json"))
+    assert fake_comfyui.prompts == []
+
+
+def test_the_fake_answers_a_body_that_is_not_json_with_the_recorded_500(fake_comfyui):
+    request = (ERRORS / "e11_not_json.request.txt").read_bytes()
+
+    response = httpx.post(f"{fake_comfyui.url}/prompt", content=request)
+
+    assert response.status_code == 500
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.text == (ERRORS / "e11_not_json.response.txt").read_text()
+
+
+@pytest.mark.parametrize("case", [case for case in ERROR_CASES if case not in ("e10_no_prompt_key", "e11_not_json")])
+def test_it_explains_each_rejected_workflow_in_human_terms(fake_comfyui, client, case):
+    fake_comfyui.set_checkpoints([])
+    graph = _load(ERRORS / f"{case}.request.json")["prompt"]
+
+    with pytest.raises(WorkflowRejected) as rejected:
+        client.submit(graph, "studio-test")
+
+    recorded = _load(ERRORS / f"{case}.response.json")
+    assert rejected.value.error == recorded["error"]
+    assert set(rejected.value.node_errors) == set(recorded["node_errors"])
+    for phrase in RECORDED_EXPECTATIONS[case]:
+        assert phrase in rejected.value.message
+    assert "Prompt outputs failed validation" not in rejected.value.message
+
+
+@pytest.mark.parametrize("case", sorted(RECORDED_EXPECTATIONS))
+def test_it_explains_each_recorded_rejection_body(case):
+    recorded = _load(ERRORS / f"{case}.response.json")
+
+    message = describe_rejection(recorded["error"], recorded["node_errors"])
+
+    for phrase in RECORDED_EXPECTATIONS[case]:
+        assert phrase in message
+
+
+def test_it_lists_the_installed_checkpoints_when_the_requested_one_is_missing(fake_comfyui, client):
+    fake_comfyui.set_checkpoints(["a.safetensors", "b.safetensors"])
+
+    with pytest.raises(WorkflowRejected) as rejected:
+        client.submit(_txt2img(checkpoint="sd_xl_base_1.0.safetensors"), "studio-test")
+
+    assert rejected.value.message == (
+        "checkpoint sd_xl_base_1.0.safetensors is not installed in ComfyUI (installed: a.safetensors, b.safetensors)"
+    )
+
+
+def test_it_reads_the_installed_list_from_a_combo_encoded_dropdown(fake_comfyui, client):
+    fake_comfyui.set_checkpoints(["svd_xt.safetensors"])
+    graph = {
+        "1": {"class_type": "ImageOnlyCheckpointLoader", "inputs": {"ckpt_name": "missing.safetensors"}},
+        "2": {"class_type": "EmptyImage", "inputs": {"width": 64, "height": 64, "batch_size": 1, "color": 0}},
+        "3": {
+            "class_type": "SVD_img2vid_Conditioning",
+            "inputs": {
+                "clip_vision": ["1", 1],
+                "init_image": ["2", 0],
+                "vae": ["1", 2],
+                "width": 64,
+                "height": 64,
+                "video_frames": 4,
+                "motion_bucket_id": 127,
+                "fps": 6,
+                "augmentation_level": 0.0,
+            },
+        },
+        "4": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 2], "vae": ["1", 2]}},
+        "5": {"class_type": "SaveImage", "inputs": {"images": ["4", 0], "filename_prefix": "svd"}},
+    }
+
+    with pytest.raises(WorkflowRejected) as rejected:
+        client.submit(graph, "studio-test")
+
+    config = rejected.value.node_errors["1"]["errors"][0]["extra_info"]["input_config"]
+    assert config[0] == "COMBO"
+    assert rejected.value.message == (
+        "checkpoint missing.safetensors is not installed in ComfyUI (installed: svd_xt.safetensors)"
+    )
+
+
+def test_a_plain_text_500_becomes_a_permanent_error_carrying_the_text(client):
+    # ComfyUI's own handler crashes on a node that is not an object: aiohttp then answers 500 plain text.
+    with pytest.raises(PermanentError) as failed:
+        client.submit({"1": 5}, "studio-test")
+
+    assert not isinstance(failed.value, WorkflowRejected)
+    assert "Server got itself in trouble" in failed.value.message
+
+
+def test_a_run_streams_progress_then_the_output_then_the_end(fake_comfyui, client):
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(steps=6), client_id)
+        events = _collect(stream, prompt_id)
+
+    kinds = [type(event) for event in events]
+    progress = [event.value for event in events if isinstance(event, Progress)]
+    assert progress == [1, 2, 3, 4, 5, 6]
+    assert {event.max for event in events if isinstance(event, Progress)} == {6}
+    assert kinds.index(ExecutionStart) < kinds.index(Progress) < kinds.index(Executed) < kinds.index(ExecutionSuccess)
+    executed = next(event for event in events if isinstance(event, Executed))
+    assert executed.prompt_id == prompt_id and executed.node == "9"
+    assert [(file.filename, file.kind, file.type) for file in executed.files] == [
+        ("studio_00001_.png", "image", "output")
+    ]
+    assert events[-1] == Executing(prompt_id=prompt_id, node=None)
+    assert fake_comfyui.prompts[0]["client_id"] == client_id
+    assert client.history(prompt_id)["status"]["status_str"] == "success"
+    assert client.history(prompt_id)["outputs"]["9"] == executed.output
+
+
+def test_a_prompts_messages_reach_only_the_submitting_client(client):
+    with client.events("watcher") as watcher, client.events("submitter") as stream:
+        prompt_id = client.submit(_txt2img(steps=2), "submitter")
+        _collect(stream, prompt_id)
+        seen = []
+        while (event := watcher.next(0.2)) is not None:
+            seen.append(event)
+
+    assert seen and all(isinstance(event, Status) for event in seen)
+
+
+@pytest.mark.parametrize("preview_metadata", [True, False], ids=["type4-with-metadata", "type1-legacy"])
+def test_previews_decode_to_png_in_both_binary_formats(client, preview_metadata):
+    client_id = uuid.uuid4().hex
+    with client.events(client_id, preview_metadata=preview_metadata) as stream:
+        prompt_id = client.submit(_txt2img(steps=3), client_id)
+        previews = [event for event in _collect(stream, prompt_id) if isinstance(event, Preview)]
+
+    assert len(previews) == 3
+    for preview in previews:
+        assert preview.mime == "image/png"
+        assert preview.image.startswith(PNG_MAGIC)
+        assert Image.open(io.BytesIO(preview.image)).format == "PNG"
+        assert preview.prompt_id == (prompt_id if preview_metadata else None)
+        assert preview.node == ("3" if preview_metadata else None)
+
+
+def test_view_returns_the_produced_image_and_its_content_type(client):
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(steps=1), client_id)
+        [file] = next(event for event in _collect(stream, prompt_id) if isinstance(event, Executed)).files
+
+    data, content_type = client.view(file.filename, file.subfolder, file.type)
+
+    assert content_type == "image/png"
+    assert Image.open(io.BytesIO(data)).size == (64, 48)
+
+
+def test_a_video_workflow_yields_a_video_file_that_downloads_as_mp4(client):
+    graph = _load(PROTOCOLS / "weight_free_workflows" / "04_video_mp4.json")
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(graph, client_id)
+        [file] = next(event for event in _collect(stream, prompt_id) if isinstance(event, Executed)).files
+
+    data, content_type = client.view(file.filename, file.subfolder, file.type)
+
+    assert (file.filename, file.subfolder, file.kind) == ("acc_video_00001_.mp4", "video", "video")
+    assert content_type == "video/mp4"
+    assert data[4:8] == b"ftyp" and data == (ASSETS / "sample.mp4").read_bytes()
+
+
+def test_view_of_an_unknown_file_is_a_permanent_error(client):
+    with pytest.raises(PermanentError, match="no file nope.png"):
+        client.view("nope.png", "", "output")
+
+
+def test_view_refuses_a_file_over_the_size_cap(fake_comfyui):
+    with ComfyUIClient(fake_comfyui.url, max_download_bytes=100) as client:
+        with pytest.raises(PermanentError, match="download limit"):
+            client.view("example.png", "", "input")
+
+
+def test_an_interrupt_mid_run_ends_the_prompt_as_interrupted(fake_comfyui, client):
+    fake_comfyui.step_delay = 0.05
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(steps=200), client_id)
+        first = _wait_for(stream, Progress)
+        client.interrupt(prompt_id)
+        events = [first, *_collect(stream, prompt_id)]
+
+    interrupted = [event for event in events if isinstance(event, ExecutionInterrupted)]
+    assert interrupted == [ExecutionInterrupted(prompt_id=prompt_id, node_id="3", node_type="KSampler")]
+    assert not any(isinstance(event, Executed | ExecutionSuccess) for event in events)
+    assert max(event.value for event in events if isinstance(event, Progress)) < 200
+    assert fake_comfyui.interrupts == [prompt_id]
+    assert client.history(prompt_id)["status"]["status_str"] == "error"
+
+
+def test_an_interrupt_for_another_prompt_leaves_the_running_one_alone(fake_comfyui, client):
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(steps=5), client_id)
+        _wait_for(stream, ExecutionStart)
+        client.interrupt("some-other-prompt")
+        events = _collect(stream, prompt_id)
+
+    assert any(isinstance(event, ExecutionSuccess) for event in events)
+
+
+def test_delete_queued_removes_a_pending_prompt_before_it_runs(fake_comfyui, client):
+    fake_comfyui.hang_next()
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        blocking = client.submit(_txt2img(seed=1), client_id)
+        pending = client.submit(_txt2img(seed=2), client_id)
+        assert [item[1] for item in client.queue()["queue_pending"]] == [pending]
+
+        client.delete_queued([pending])
+
+        queue = client.queue()
+        assert queue["queue_pending"] == [] and [item[1] for item in queue["queue_running"]] == [blocking]
+        client.interrupt()
+        _collect(stream, blocking)
+    fake_comfyui.wait_idle()
+    assert fake_comfyui.deletes == [pending]
+    assert client.history(pending) is None
+
+
+def test_a_hung_prompt_leaves_next_returning_none_on_timeout(fake_comfyui, client):
+    fake_comfyui.hang_next()
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(), client_id)
+        _wait_for(stream, Executing)
+
+        assert stream.next(0.2) is None
+        assert fake_comfyui.running_prompt_id() == prompt_id
+        client.interrupt(prompt_id)
+        assert any(isinstance(event, ExecutionInterrupted) for event in _collect(stream, prompt_id))
+
+
+def test_an_execution_error_is_reported_with_the_failing_node(fake_comfyui, client):
+    fake_comfyui.fail_next_with_execution_error(
+        node_type="KSampler", message="CUDA out of memory", exception_type="torch.OutOfMemoryError"
+    )
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(), client_id)
+        events = _collect(stream, prompt_id)
+
+    [error] = [event for event in events if isinstance(event, ExecutionError)]
+    assert error == ExecutionError(
+        prompt_id=prompt_id,
+        node_id="3",
+        node_type="KSampler",
+        message="CUDA out of memory",
+        exception_type="torch.OutOfMemoryError",
+    )
+    assert "node 3 (KSampler)" in error.describe() and "CUDA out of memory" in error.describe()
+    assert not any(isinstance(event, ExecutionSuccess) for event in events)
+    assert client.history(prompt_id)["status"]["status_str"] == "error"
+
+
+def test_upload_image_returns_the_name_a_load_image_node_uses(fake_comfyui, client):
+    png = Image.new("RGB", (8, 8), "red")
+    buffer = io.BytesIO()
+    png.save(buffer, format="PNG")
+
+    name = client.upload_image(buffer.getvalue(), "reference.png")
+    nested = client.upload_image(buffer.getvalue(), "reference.png", subfolder="studio")
+    graph = _load(PROTOCOLS / "weight_free_workflows" / "09_upload_loadimage_save.json")
+    graph["1"]["inputs"]["image"] = nested
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(graph, client_id)
+        events = _collect(stream, prompt_id)
+
+    assert (name, nested) == ("reference.png", "studio/reference.png")
+    assert any(isinstance(event, ExecutionSuccess) for event in events)
+    assert [upload["name"] for upload in fake_comfyui.uploads] == ["reference.png", "reference.png"]
+
+
+def test_upload_without_overwrite_keeps_the_existing_file(client):
+    first = client.upload_image(b"\x89PNG first", "ref.png", overwrite=False)
+    second = client.upload_image(b"\x89PNG second", "ref.png", overwrite=False)
+
+    assert (first, second) == ("ref.png", "ref (1).png")
+    assert client.view("ref.png", "", "input")[0] == b"\x89PNG first"
+
+
+def test_an_identical_resubmission_is_served_from_cache_without_a_new_file(client):
+    runs = []
+    for seed in (7, 7, 8):
+        client_id = uuid.uuid4().hex
+        with client.events(client_id) as stream:
+            prompt_id = client.submit(_txt2img(seed=seed), client_id)
+            runs.append(_collect(stream, prompt_id))
+
+    files = [[f.filename for event in run if isinstance(event, Executed) for f in event.files] for run in runs]
+    sampled = [any(isinstance(event, Progress) for event in run) for run in runs]
+    assert files == [["studio_00001_.png"], ["studio_00001_.png"], ["studio_00002_.png"]]
+    assert sampled == [True, False, True]
+
+
+def test_object_info_for_one_class_matches_the_recording(client):
+    assert client.object_info("EmptyImage") == _load(PROTOCOLS / "get_object_info_EmptyImage.json")
+    assert client.object_info("NoSuchNode") == {}
+    assert client.system_stats()["system"]["comfyui_version"]
+
+
+@pytest.mark.parametrize("call", ["submit", "object_info", "queue", "events", "view", "interrupt"])
+def test_an_unreachable_server_is_a_transient_error_saying_how_to_start_it(dead_url, call):
+    calls = {
+        "submit": lambda client: client.submit(_txt2img(), "x"),
+        "object_info": lambda client: client.object_info(),
+        "queue": lambda client: client.queue(),
+        "events": lambda client: client.events("x"),
+        "view": lambda client: client.view("a.png"),
+        "interrupt": lambda client: client.interrupt(),
+    }
+    with ComfyUIClient(dead_url, timeout=2) as client, pytest.raises(TransientError) as failed:
+        calls[call](client)
+
+    assert failed.value.message == (
+        f"ComfyUI is not reachable at {dead_url}. Start it (python main.py --listen) or set COMFYUI_URLS."
+    )
+
+
+def test_losing_the_websocket_mid_run_is_a_transient_error(fake_comfyui, client):
+    stream = client.events("lost")
+    try:
+        assert isinstance(stream.next(5), Status)
+        fake_comfyui.stop()
+        with pytest.raises(TransientError, match="Lost the websocket connection"):
+            stream.next(5)
+    finally:
+        stream.close()
+
+
+# -- parser, fed with the recordings --------------------------------------------------------------
+
+
+def test_the_recorded_progress_run_parses_to_steps_one_to_nine_and_its_output():
+    recorded = _load(PROTOCOLS / "run_08_progress" / "ws_messages.json")
+
+    events = [event for entry in recorded if (event := parse_json(entry["msg"])) is not None]
+
+    prompt_id = "55f35970-a64d-4d77-a9e0-09e6b6ebbac3"
+    assert [event.value for event in events if isinstance(event, Progress)] == list(range(1, 10))
+    assert {(event.node, event.max, event.prompt_id) for event in events if isinstance(event, Progress)} == {
+        ("3", 9, prompt_id)
+    }
+    [executed] = [event for event in events if isinstance(event, Executed)]
+    assert [(f.node, f.filename, f.subfolder, f.type, f.kind) for f in executed.files] == [
+        ("5", "acc_progress_00001_.png", "", "output", "image")
+    ]
+    assert events[0] == Status(queue_remaining=0, sid="acc-progress")
+    assert events[-1] == Executing(prompt_id=prompt_id, node=None)
+
+
+def test_the_recorded_runtime_error_parses_to_an_execution_error():
+    recorded = _load(PROTOCOLS / "run_r1_runtime_error" / "ws_messages.json")
+
+    events = [event for entry in recorded if (event := parse_json(entry["msg"])) is not None]
+
+    [error] = [event for event in events if isinstance(event, ExecutionError)]
+    assert (error.node_id, error.node_type, error.exception_type) == ("3", "SaveVideo", "av.error.ExternalError")
+    assert "width not divisible by 2" in error.message
+
+
+def test_output_files_collects_every_file_list_and_classifies_it():
+    output = {
+        "images": [{"filename": "anim_00001_.webp", "subfolder": "", "type": "output"}],
+        "animated": [True],
+        "gifs": [
+            {
+                "filename": "AnimateDiff_00001.mp4",
+                "subfolder": "clips",
+                "type": "output",
+                "format": "video/h264-mp4",
+                "frame_rate": 8,
+            }
+        ],
+        "audio": [{"filename": "track.flac", "subfolder": "", "type": "output"}],
+        "text": ["not a file"],
+    }
+
+    files = output_files("7", output)
+
+    assert [(f.filename, f.subfolder, f.kind) for f in files] == [
+        ("anim_00001_.webp", "", "image"),
+        ("AnimateDiff_00001.mp4", "clips", "video"),
+        ("track.flac", "", "audio"),
+    ]
+
+
+def test_binary_frames_parse_in_both_preview_formats():
+    jpeg = parse_binary(struct.pack(">II", 1, 1) + b"\xff\xd8jpeg")
+    metadata = json.dumps({"node_id": "2", "prompt_id": "p1", "image_type": "image/webp"}).encode()
+    tagged = parse_binary(struct.pack(">II", 4, len(metadata)) + metadata + b"RIFFwebp")
+
+    assert jpeg == Preview(image=b"\xff\xd8jpeg", mime="image/jpeg")
+    assert tagged == Preview(image=b"RIFFwebp", mime="image/webp", prompt_id="p1", node="2")
+    assert parse_binary(struct.pack(">II", 3, 0) + b"text") is None
+
+
+def test_unknown_and_informational_messages_are_skipped():
+    assert parse_json({"type": "progress_state", "data": {"prompt_id": "p", "nodes": {}}}) is None
+    assert parse_json({"type": "feature_flags", "data": {"supports_preview_metadata": True}}) is None
+    assert parse_json({"type": "crystools.monitor", "data": {"cpu": 3}}) is None
+
+
+WEIGHT_FREE_OUTPUTS = {
+    "01_empty_save_png": [("acc_empty_00001_.png", "", "output", "image")],
+    "02_blur_sharpen_scale_png": [
+        ("acc_filtered_00001_.png", "", "output", "image"),
+        ("acc_filtered_inverted_00001_.png", "", "output", "image"),
+    ],
+    "03_animated_webp_apng": [
+        ("acc_anim_00001_.webp", "", "output", "image"),
+        ("acc_anim_00002_.png", "", "output", "image"),
+    ],
+    "04_video_mp4": [("acc_video_00001_.mp4", "video", "output", "video")],
+    "05_video_webm": [("acc_webm_00001_.webm", "", "output", "video")],
+    "06_preview_temp": [("temp", "image"), ("temp", "image")],
+    "07_slow_blur_chain": [("acc_slow_00001_.png", "", "output", "image")],
+    "08_progress_tiny_random_upscale_model": [("acc_progress_00001_.png", "", "output", "image")],
+    "09_upload_loadimage_save": [("acc_loaded_inverted_00001_.png", "", "output", "image")],
+    "10_websocket_image_output": [],
+}
+
+
+@pytest.mark.parametrize("name", sorted(WEIGHT_FREE_OUTPUTS))
+def test_each_recorded_weight_free_workflow_runs_and_names_its_files_like_comfyui(client, name):
+    graph = _load(PROTOCOLS / "weight_free_workflows" / f"{name}.json")
+    if name.startswith("09"):
+        client.upload_image(client.view("example.png", "", "input")[0], "acc_upload.png")
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(graph, client_id)
+        events = _collect(stream, prompt_id)
+
+    files = [f for event in events if isinstance(event, Executed) for f in event.files]
+    if name.startswith("06"):
+        assert [(f.type, f.kind) for f in files] == WEIGHT_FREE_OUTPUTS[name]
+    else:
+        assert [(f.filename, f.subfolder, f.type, f.kind) for f in files] == WEIGHT_FREE_OUTPUTS[name]
+    assert any(isinstance(event, ExecutionSuccess) for event in events)
+    for file in files:
+        data, content_type = client.view(file.filename, file.subfolder, file.type)
+        assert content_type.startswith(file.kind + "/") and data
+    if name.startswith("08"):
+        assert [event.value for event in events if isinstance(event, Progress)] == list(range(1, 10))
+    if name.startswith("10"):
+        assert [len(event.image) > 0 for event in events if isinstance(event, Preview)] == [True, True]
+
+
+def test_an_odd_sized_h264_video_fails_at_run_time_like_the_recording(client):
+    request = _load(PROTOCOLS / "run_r1_runtime_error" / "request.json")
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(request["prompt"], client_id)
+        events = _collect(stream, prompt_id)
+
+    [error] = [event for event in events if isinstance(event, ExecutionError)]
+    assert (error.node_id, error.node_type, error.exception_type) == ("3", "SaveVideo", "av.error.ExternalError")
+    assert "width not divisible by 2 (63x63)" in error.message

@@ -1,0 +1,100 @@
+import pytest
+from django.urls import reverse
+
+from generations.models import Generation
+from studio.core.models import Conversation, Message, Phase, Role
+
+from .conftest import BRIEF
+
+
+@pytest.fixture
+def brief_message(alice_session):
+    conversation = Conversation.objects.create(session=alice_session, phase=Phase.REVIEW)
+    return conversation.append_message(Role.TECHNICAL, "Here is the brief.", metadata={"kind": "brief", "brief": BRIEF})
+
+
+def form(**overrides):
+    return {
+        **{k: str(v) for k, v in BRIEF.items()},
+        "checkpoint": "sd_xl_base_1.0.safetensors",
+        "media_kind": "image",
+        "template": "auto",
+        **overrides,
+    }
+
+
+def url(message):
+    return reverse("generations:generate", args=[message.conversation.session_id, message.pk])
+
+
+def test_it_starts_a_generation_from_the_edited_brief(
+    alice_client, brief_message, fake_comfyui, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = alice_client.post(
+            url(brief_message), form(positive_prompt="a grey wolf instead"), HTTP_HX_REQUEST="true"
+        )
+    assert response.status_code == 200
+    generation = Generation.objects.get()
+    assert generation.parameters["positive_prompt"] == "a grey wolf instead"
+    assert generation.status == Generation.Status.QUEUED
+    assert generation.workflow["2"]["inputs"]["text"] == "a grey wolf instead"
+    conversation = brief_message.conversation
+    conversation.refresh_from_db()
+    assert conversation.phase == Phase.GENERATING
+    card = Message.objects.get(pk=generation.message_id)
+    assert card.metadata == {"kind": "generation", "generation_id": generation.pk, "warnings": []}
+
+
+def test_it_rejects_invalid_fields_with_a_clear_error(alice_client, brief_message, fake_comfyui):
+    response = alice_client.post(url(brief_message), form(steps="900", width="abc"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    text = response.content.decode()
+    assert "Steps" in text and "Width" in text
+    assert not Generation.objects.exists()
+
+
+def test_it_rejects_another_users_session(client, bob, brief_message, fake_comfyui):
+    client.force_login(bob)
+    assert client.post(url(brief_message), form()).status_code == 404
+    assert not Generation.objects.exists()
+
+
+def test_it_rejects_a_message_that_is_not_a_brief(alice_client, brief_message, fake_comfyui):
+    other = brief_message.conversation.append_message(Role.USER, "hi")
+    assert alice_client.post(url(other), form()).status_code == 404
+
+
+def test_it_requires_post(alice_client, brief_message):
+    assert alice_client.get(url(brief_message)).status_code == 405
+
+
+def test_a_video_without_a_video_model_says_what_to_install(alice_client, brief_message, fake_comfyui):
+    response = alice_client.post(url(brief_message), form(media_kind="video"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    assert "svd_xt.safetensors" in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+def test_a_video_uses_the_video_model_only_to_animate(
+    alice_client, brief_message, fake_comfyui, django_capture_on_commit_callbacks
+):
+    from generations.services import catalog
+
+    fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors", "svd_xt_1_1.safetensors"])
+    catalog.clear_cache(fake_comfyui.url)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = alice_client.post(
+            url(brief_message), form(media_kind="video", checkpoint="svd_xt_1_1.safetensors"), HTTP_HX_REQUEST="true"
+        )
+    assert response.status_code == 200
+    generation = Generation.objects.get()
+    loaders = {
+        n["class_type"]: n["inputs"]["ckpt_name"] for n in generation.workflow.values() if "ckpt_name" in n["inputs"]
+    }
+    assert loaders == {
+        "CheckpointLoaderSimple": "sd_xl_base_1.0.safetensors",
+        "ImageOnlyCheckpointLoader": "svd_xt_1_1.safetensors",
+    }
+    warnings = Message.objects.get(pk=generation.message_id).metadata["warnings"]
+    assert any("is a video model" in w for w in warnings)

@@ -1,0 +1,46 @@
+from django.urls import reverse
+
+from .test_gallery_view import stored_output
+
+
+def test_media_is_served_to_its_owner_only(client, alice, bob, make_generation):
+    output = stored_output(make_generation(), data=b"secret pixels")
+    client.force_login(bob)
+    assert client.get(reverse("generations:media", args=[output.pk])).status_code == 404
+    client.force_login(alice)
+    response = client.get(reverse("generations:media", args=[output.pk]))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"secret pixels"
+    assert response["Content-Type"] == "image/png" and response["X-Content-Type-Options"] == "nosniff"
+    assert "attachment" not in response.get("Content-Disposition", "")
+
+
+def test_a_video_keeps_its_content_type(alice_client, make_generation):
+    output = stored_output(make_generation(), b"\x00\x00\x00\x18ftypmp42", "clip.mp4", "video/mp4", kind="video")
+    response = alice_client.get(reverse("generations:media", args=[output.pk]))
+    assert response["Content-Type"] == "video/mp4"
+
+
+def test_the_media_url_of_a_file_goes_through_the_same_check(client, alice, bob, make_generation):
+    output = stored_output(make_generation(), data=b"pixels by path")
+    assert output.file.url.startswith("/media/sessions/")
+    client.force_login(bob)
+    assert client.get(output.file.url).status_code == 404
+    client.force_login(alice)
+    response = client.get(output.file.url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"pixels by path"
+
+
+def test_a_path_outside_the_stored_files_is_404(alice_client, make_generation):
+    stored_output(make_generation())
+    assert alice_client.get("/media/../../studio/settings.py").status_code == 404
+    assert alice_client.get("/media/sessions/1/generations/1/%2e%2e/%2e%2e/secret_key").status_code == 404
+
+
+def test_media_is_not_public(client, make_generation, settings):
+    output = stored_output(make_generation())
+    settings.LOCAL_AUTO_LOGIN = False
+    response = client.get(output.file.url)
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+    response = client.get(reverse("generations:media", args=[output.pk]))
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]

@@ -1,0 +1,251 @@
+import threading
+import time
+
+import pytest
+from PIL import Image
+
+from generations.models import Generation, MediaOutput
+from generations.services import generate
+from generations.tasks import run_generation
+from studio.core.models import Phase, Role
+
+
+def run(generation):
+    run_generation.apply(args=[generation.pk])
+    generation.refresh_from_db()
+    return generation
+
+
+def test_it_runs_an_image_end_to_end(make_generation, fake_comfyui, listener):
+    generation = run(make_generation())
+    assert generation.status == Generation.Status.COMPLETE
+    assert generation.progress == 1.0 and generation.progress_max == 6
+    assert generation.prompt_id and generation.server == fake_comfyui.url
+    output = MediaOutput.objects.get(generation=generation)
+    assert output.kind == "image" and output.content_type == "image/png"
+    with output.file.open("rb") as handle:
+        assert Image.open(handle).size == (output.width, output.height)
+    html = " ".join(e.get("html", "") for e in listener.drain())
+    assert f'id="generation-{generation.pk}"' in html
+    assert "Step " in html  # progress was pushed while sampling
+    conversation = generation.conversation
+    conversation.refresh_from_db()
+    assert conversation.phase == Phase.COMPLETE
+    notice = conversation.messages.order_by("-order").first()
+    assert notice.role == Role.SYSTEM and notice.metadata["result"]
+
+
+def test_it_saves_a_video(make_generation, fake_comfyui):
+    fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors", "svd_xt.safetensors"])
+    generation = run(make_generation("video", media_kind="video", frames=8))
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    kinds = set(MediaOutput.objects.filter(generation=generation).values_list("kind", "content_type"))
+    assert ("video", "video/mp4") in kinds
+
+
+def test_a_missing_checkpoint_fails_with_a_human_message(make_generation, fake_comfyui):
+    generation = make_generation()
+    fake_comfyui.set_checkpoints(["something_else.safetensors"])
+    generation = run(generation)
+    assert generation.status == Generation.Status.FAILED
+    assert "is not installed in ComfyUI" in generation.error
+    assert "something_else.safetensors" in generation.error
+
+
+def test_an_execution_error_fails_with_the_node_and_reason(make_generation, fake_comfyui):
+    fake_comfyui.fail_next_with_execution_error(node_type="VAEDecode", message="out of memory")
+    generation = run(make_generation())
+    assert generation.status == Generation.Status.FAILED
+    assert "VAEDecode" in generation.error and "out of memory" in generation.error
+
+
+def test_comfyui_down_is_retried_then_fails_with_the_fix(make_generation, settings, dead_url):
+    settings.COMFYUI_URLS = [dead_url]
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(server=dead_url)
+    generation = run(generation)
+    assert generation.status == Generation.Status.FAILED
+    assert "not reachable" in generation.error and "gave up after" in generation.error
+    assert generation.attempts == settings.GENERATION_MAX_RETRIES + 1
+
+
+def test_a_hung_comfyui_hits_the_time_limit(make_generation, fake_comfyui, settings):
+    settings.GENERATION_TIME_LIMIT = 2
+    fake_comfyui.hang_next()
+    generation = run(make_generation())
+    assert generation.status == Generation.Status.FAILED
+    assert "did not finish within 2 s" in generation.error
+    assert fake_comfyui.interrupts
+
+
+def test_a_generation_cancelled_while_queued_never_reaches_comfyui(make_generation, fake_comfyui):
+    generation = make_generation()
+    assert generate.cancel(generation)
+    generation = run(generation)
+    assert generation.status == Generation.Status.CANCELLED
+    assert fake_comfyui.prompts == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_cancel_while_running_interrupts_comfyui(make_generation, fake_comfyui):
+    fake_comfyui.step_delay = 0.2
+    generation = make_generation(steps=40)
+    worker = threading.Thread(target=run_generation.apply, args=([generation.pk],))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while fake_comfyui.running_prompt_id() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    generation.refresh_from_db()
+    generate.cancel(generation)
+    worker.join(15)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELLED
+    assert fake_comfyui.interrupts
+
+
+def test_running_the_task_twice_submits_once(make_generation, fake_comfyui):
+    generation = make_generation()
+    run(generation)
+    run(generation)
+    assert len(fake_comfyui.prompts) == 1
+
+
+@pytest.mark.parametrize("age, expected_submits", [(5, 0), (600, 1)])
+def test_a_running_job_is_only_taken_over_when_its_worker_stopped(make_generation, fake_comfyui, age, expected_submits):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    generation = make_generation()
+    beat = timezone.now() - timedelta(seconds=age)
+    Generation.objects.filter(pk=generation.pk).update(status="running", heartbeat_at=beat, server=fake_comfyui.url)
+    run(generation)
+    assert len(fake_comfyui.prompts) == expected_submits
+
+
+def submit_directly(fake, generation) -> tuple[str, str]:
+    """What a worker that died after submitting left on ComfyUI: (prompt_id, client_id)."""
+    from generations.clients.comfyui import ComfyUIClient
+
+    client_id = f"dead-worker-{generation.pk}"
+    with ComfyUIClient(fake.url) as client:
+        return client.submit(generation.workflow, client_id), client_id
+
+
+def orphan(generation, fake, prompt_id, client_id):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    Generation.objects.filter(pk=generation.pk).update(
+        status="running",
+        server=fake.url,
+        prompt_id=prompt_id,
+        client_id=client_id,
+        heartbeat_at=timezone.now() - timedelta(minutes=10),
+    )
+
+
+def test_a_prompt_finished_while_its_worker_was_gone_is_collected_not_resubmitted(make_generation, fake_comfyui):
+    generation = make_generation()
+    prompt_id, client_id = submit_directly(fake_comfyui, generation)
+    fake_comfyui.wait_idle()
+    orphan(generation, fake_comfyui, prompt_id, client_id)
+    generation = run(generation)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert MediaOutput.objects.filter(generation=generation).count() == 1
+    assert len(fake_comfyui.prompts) == 1
+
+
+def test_a_prompt_still_running_is_followed_to_the_end_not_resubmitted(make_generation, fake_comfyui):
+    fake_comfyui.step_delay = 0.03
+    generation = make_generation(steps=20)
+    prompt_id, client_id = submit_directly(fake_comfyui, generation)
+    orphan(generation, fake_comfyui, prompt_id, client_id)
+    generation = run(generation)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert generation.prompt_id == prompt_id
+    assert MediaOutput.objects.filter(generation=generation).count() == 1
+    assert len(fake_comfyui.prompts) == 1
+
+
+def test_a_prompt_comfyui_forgot_after_a_restart_is_submitted_again(make_generation, fake_comfyui):
+    generation = make_generation()
+    orphan(generation, fake_comfyui, "lost-in-a-restart", "old-client")
+    generation = run(generation)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert generation.prompt_id != "lost-in-a-restart"
+    assert len(fake_comfyui.prompts) == 1
+
+
+def test_a_prompt_that_failed_while_nobody_watched_fails_with_comfyuis_reason(make_generation, fake_comfyui):
+    fake_comfyui.fail_next_with_execution_error(node_type="KSampler", message="CUDA out of memory")
+    generation = make_generation()
+    prompt_id, client_id = submit_directly(fake_comfyui, generation)
+    fake_comfyui.wait_idle()
+    orphan(generation, fake_comfyui, prompt_id, client_id)
+    generation = run(generation)
+    assert generation.status == Generation.Status.FAILED
+    assert "KSampler" in generation.error and "CUDA out of memory" in generation.error
+    assert len(fake_comfyui.prompts) == 1
+
+
+def test_reproducing_with_the_same_seed_stores_new_files(
+    make_generation, fake_comfyui, alice, django_capture_on_commit_callbacks
+):
+    first = run(make_generation())
+    with django_capture_on_commit_callbacks(execute=False):
+        again = generate.reproduce(first, user=alice)
+    again = run(again)
+    assert again.status == Generation.Status.COMPLETE, again.error
+    assert again.parameters["seed"] == first.parameters["seed"]
+    [old] = MediaOutput.objects.filter(generation=first)
+    [new] = MediaOutput.objects.filter(generation=again)
+    assert new.file.name != old.file.name
+    with new.file.open("rb") as handle:
+        assert Image.open(handle).size == (512, 512)
+
+
+def test_progress_is_throttled_and_carries_an_eta(make_generation, fake_comfyui, listener):
+    fake_comfyui.step_delay = 0.03
+    generation = run(make_generation(steps=30))
+    progress = [e["html"] for e in listener.drain() if f'id="generation-{generation.pk}-progress"' in e.get("html", "")]
+    assert 2 <= len(progress) <= 12  # 30 steps in ~1 s: about 5 pushes a second, not one per step
+    assert any("s left" in html for html in progress)
+    assert "Step 30/30" in progress[-1]
+
+
+def test_live_previews_reach_the_card(make_generation, fake_comfyui, listener):
+    fake_comfyui.step_delay = 0.05
+    generation = run(make_generation(steps=12))
+    events = listener.drain()
+    previews = [
+        e["html"] for e in events if e.get("html", "").startswith(f'<img id="generation-{generation.pk}-preview"')
+    ]
+    assert previews and all('src="data:image/png;base64,' in html for html in previews)
+    assert len(previews) < 12  # throttled
+
+
+def test_an_unexpected_error_fails_the_generation_instead_of_leaving_it_running(
+    make_generation, fake_comfyui, monkeypatch
+):
+    from generations.services import media
+    from generations.signals import generation_finished
+
+    def broken_storage(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(media, "save_output", broken_storage)
+    finished = []
+
+    def record(sender, generation, **kwargs):
+        finished.append(generation.pk)
+
+    generation_finished.connect(record)
+    try:
+        generation = run(make_generation())
+    finally:
+        generation_finished.disconnect(record)
+    assert generation.status == Generation.Status.FAILED
+    assert "unexpected error" in generation.error and "disk on fire" in generation.error
+    assert finished.count(generation.pk) == 1

@@ -1,0 +1,32 @@
+from django.urls import reverse
+
+from generations.models import Generation
+from studio.core.models import Message, Phase
+
+
+def test_it_keeps_the_brief_with_a_new_seed(
+    alice_client, make_generation, fake_comfyui, django_capture_on_commit_callbacks
+):
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(status="complete")
+    with django_capture_on_commit_callbacks(execute=False):
+        response = alice_client.post(reverse("generations:variation", args=[generation.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    new = Generation.objects.exclude(pk=generation.pk).get()
+    assert new.source == generation and new.status == Generation.Status.QUEUED
+    assert {k: v for k, v in new.parameters.items() if k != "seed"} == {
+        k: v for k, v in generation.parameters.items() if k != "seed"
+    }
+    assert new.parameters["seed"] != generation.parameters["seed"]
+    assert new.workflow["5"]["inputs"]["seed"] == new.parameters["seed"]
+    card = Message.objects.get(pk=new.message_id)
+    assert card.metadata["kind"] == "generation" and card.metadata["generation_id"] == new.pk
+    new.conversation.refresh_from_db()
+    assert new.conversation.phase == Phase.GENERATING
+
+
+def test_it_rejects_another_users_generation(client, bob, make_generation, fake_comfyui):
+    generation = make_generation()
+    client.force_login(bob)
+    assert client.post(reverse("generations:variation", args=[generation.pk])).status_code == 404
+    assert Generation.objects.count() == 1

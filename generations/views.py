@@ -1,0 +1,140 @@
+from django.contrib import messages
+from django.http import FileResponse, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views.decorators.http import require_POST
+
+from generations.forms import BriefForm, WorkflowUploadForm
+from generations.models import Generation, MediaOutput
+from generations.services import custom_workflow, generate
+from generations.services.brief import BriefError
+from studio.core.models import Message, Role, Session
+
+
+def _owned_session(request, session_id: int) -> Session:
+    return get_object_or_404(Session, pk=session_id, owner=request.user)
+
+
+def _owned_generation(request, generation_id: int) -> Generation:
+    return get_object_or_404(
+        Generation.objects.select_related("session"), pk=generation_id, session__owner=request.user
+    )
+
+
+def _done(request, session: Session, error: str = "", target: str = ""):
+    """htmx gets a small fragment (the card itself updates over the websocket); a plain form post is redirected."""
+    if request.htmx:
+        status = 400 if error else 200
+        html = render_to_string("generations/_action_result.html", {"error": error}) if error or target else ""
+        return HttpResponse(html, status=status)
+    if error:
+        messages.error(request, error)
+    return redirect(session)
+
+
+@require_POST
+def generate_from_brief(request, session_id: int, message_id: int):
+    session = _owned_session(request, session_id)
+    get_object_or_404(
+        Message, pk=message_id, conversation__session=session, role=Role.TECHNICAL, metadata__kind="brief"
+    )
+    form = BriefForm(request.POST)
+    if not form.is_valid():
+        return _done(request, session, form.error_text())
+    try:
+        generate.start_generation(session, form.brief(), user=request.user, template=form.cleaned_data["template"])
+    except BriefError as exc:
+        return _done(request, session, f"Could not start the generation: {exc}.")
+    return _done(request, session)
+
+
+def _action(request, generation_id: int, action) -> HttpResponse:
+    generation = _owned_generation(request, generation_id)
+    try:
+        action(generation)
+    except BriefError as exc:
+        return _done(request, generation.session, f"{exc}.")
+    return _done(request, generation.session)
+
+
+@require_POST
+def cancel(request, generation_id: int):
+    return _action(request, generation_id, generate.cancel)
+
+
+@require_POST
+def variation(request, generation_id: int):
+    return _action(request, generation_id, lambda g: generate.variation(g, user=request.user))
+
+
+@require_POST
+def rework(request, generation_id: int):
+    return _action(request, generation_id, lambda g: generate.rework(g, user=request.user))
+
+
+@require_POST
+def reproduce(request, generation_id: int):
+    return _action(request, generation_id, lambda g: generate.reproduce(g, user=request.user))
+
+
+@require_POST
+def refine(request, generation_id: int):
+    return _action(request, generation_id, lambda g: generate.refine(g, user=request.user))
+
+
+def gallery(request, session_id: int):
+    session = _owned_session(request, session_id)
+    generations = (
+        Generation.objects.filter(session=session, outputs__isnull=False)
+        .distinct()
+        .prefetch_related("outputs")
+        .order_by("-created_at")
+    )
+    return render(request, "generations/gallery.html", {"session": session, "generations": generations})
+
+
+def media(request, output_id: int, download: bool = False):
+    output = get_object_or_404(MediaOutput, pk=output_id, generation__session__owner=request.user)
+    return _file_response(output, download=download)
+
+
+def media_file(request, path: str):
+    """settings.MEDIA_URL paths (what ``output.file.url`` gives) go through the same owner check."""
+    output = get_object_or_404(MediaOutput, file=path, generation__session__owner=request.user)
+    return _file_response(output, download="download" in request.GET)
+
+
+def _file_response(output: MediaOutput, *, download: bool) -> FileResponse:
+    response = FileResponse(
+        output.file.open("rb"),
+        content_type=output.content_type or "application/octet-stream",
+        as_attachment=download,
+        filename=output.original_filename or output.file.name.rsplit("/", 1)[-1],
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_POST
+def workflow_upload(request, session_id: int):
+    session = _owned_session(request, session_id)
+    form = WorkflowUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            custom_workflow.save(session, form.cleaned_data["name"], form.raw(), form.targets())
+        except custom_workflow.WorkflowInvalid as exc:
+            messages.error(request, f"The workflow was not saved: {exc}")
+        else:
+            messages.success(request, "Custom workflow saved. Choose “custom” on a brief to use it.")
+    else:
+        messages.error(request, f"The workflow was not saved: {form.error_text()}")
+    return redirect("core:session_settings", session.pk)
+
+
+@require_POST
+def workflow_delete(request, session_id: int):
+    session = _owned_session(request, session_id)
+    custom_workflow.CustomWorkflow.objects.filter(session=session).delete()
+    messages.success(request, "Custom workflow removed.")
+    return redirect("core:session_settings", session.pk)

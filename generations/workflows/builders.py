@@ -1,0 +1,122 @@
+import re
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def safe_prefix(name: str) -> str:
+    """A filename prefix ComfyUI cannot turn into a path outside its output folder."""
+    cleaned = _UNSAFE.sub("_", name).strip("_")[:60]
+    return cleaned or "studio"
+
+
+def _base(brief: dict, *, checkpoint_node: str = "1") -> dict:
+    return {
+        checkpoint_node: {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": brief["checkpoint"]}},
+        "2": {"class_type": "CLIPTextEncode", "inputs": {"text": brief["positive_prompt"], "clip": ["1", 1]}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": brief["negative_prompt"], "clip": ["1", 1]}},
+    }
+
+
+def _sampler(brief: dict, latent: list, *, model=("1", 0), denoise: float = 1.0, seed_offset: int = 0) -> dict:
+    return {
+        "class_type": "KSampler",
+        "inputs": {
+            "model": list(model),
+            "positive": ["2", 0],
+            "negative": ["3", 0],
+            "latent_image": latent,
+            "seed": brief["seed"] + seed_offset,
+            "steps": brief["steps"],
+            "cfg": brief["cfg"],
+            "sampler_name": brief["sampler"],
+            "scheduler": brief["scheduler"],
+            "denoise": denoise,
+        },
+    }
+
+
+def txt2img(brief: dict, *, prefix: str = "studio") -> dict:
+    graph = _base(brief)
+    graph["4"] = {
+        "class_type": "EmptyLatentImage",
+        "inputs": {"width": brief["width"], "height": brief["height"], "batch_size": 1},
+    }
+    graph["5"] = _sampler(brief, ["4", 0])
+    graph["6"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}}
+    graph["7"] = {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": safe_prefix(prefix)}}
+    return graph
+
+
+def img2img(brief: dict, image_name: str, *, denoise: float = 0.6, prefix: str = "studio") -> dict:
+    """Start from an uploaded image (a previous output) instead of noise."""
+    graph = _base(brief)
+    graph["4"] = {"class_type": "LoadImage", "inputs": {"image": image_name}}
+    graph["8"] = {
+        "class_type": "ImageScale",
+        "inputs": {
+            "image": ["4", 0],
+            "upscale_method": "bilinear",
+            "width": brief["width"],
+            "height": brief["height"],
+            "crop": "center",
+        },
+    }
+    graph["9"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["8", 0], "vae": ["1", 2]}}
+    graph["5"] = _sampler(brief, ["9", 0], denoise=max(0.05, min(1.0, denoise)))
+    graph["6"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}}
+    graph["7"] = {"class_type": "SaveImage", "inputs": {"images": ["6", 0], "filename_prefix": safe_prefix(prefix)}}
+    return graph
+
+
+def img2video(brief: dict, *, video_checkpoint: str | None = None, prefix: str = "studio") -> dict:
+    """Text to a key frame, then Stable Video Diffusion animates it; saved as MP4 and animated WEBP."""
+    graph = txt2img(brief, prefix=f"{prefix}_keyframe")
+    del graph["7"]  # the key frame is an intermediate, not an output
+    width, height = brief["width"], brief["height"]
+    fps = brief.get("fps", 8)
+    graph["10"] = {
+        "class_type": "ImageOnlyCheckpointLoader",
+        "inputs": {"ckpt_name": video_checkpoint or brief["checkpoint"]},
+    }
+    graph["11"] = {
+        "class_type": "SVD_img2vid_Conditioning",
+        "inputs": {
+            "clip_vision": ["10", 1],
+            "init_image": ["6", 0],
+            "vae": ["10", 2],
+            "width": width,
+            "height": height,
+            "video_frames": brief.get("frames", 14),
+            "motion_bucket_id": 127,
+            "fps": fps,
+            "augmentation_level": 0.0,
+        },
+    }
+    graph["12"] = {"class_type": "VideoLinearCFGGuidance", "inputs": {"model": ["10", 0], "min_cfg": 1.0}}
+    graph["13"] = {
+        "class_type": "KSampler",
+        "inputs": {
+            "model": ["12", 0],
+            "positive": ["11", 0],
+            "negative": ["11", 1],
+            "latent_image": ["11", 2],
+            "seed": brief["seed"],
+            "steps": max(1, min(brief["steps"], 40)),
+            "cfg": min(brief["cfg"], 4.0),
+            "sampler_name": brief["sampler"],
+            "scheduler": brief["scheduler"],
+            "denoise": 1.0,
+        },
+    }
+    graph["14"] = {"class_type": "VAEDecode", "inputs": {"samples": ["13", 0], "vae": ["10", 2]}}
+    graph["15"] = {"class_type": "CreateVideo", "inputs": {"images": ["14", 0], "fps": float(fps)}}
+    graph["16"] = {
+        "class_type": "SaveVideo",
+        "inputs": {
+            "video": ["15", 0],
+            "filename_prefix": f"video/{safe_prefix(prefix)}",
+            "format": "mp4",
+            "codec": "h264",
+        },
+    }
+    return graph
