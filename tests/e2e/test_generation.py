@@ -1,0 +1,118 @@
+"""From an idea through every phase to images and a video, rendered live in the chat."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.studio_page import (
+    IDEATION_SPEAKERS,
+    current_phase,
+    generate,
+    generation_cards,
+    notices,
+    previews_seen,
+    progress_seen,
+    seed_of,
+    send,
+    skip_to_review,
+    start_session,
+    wait_complete,
+    wait_generation,
+    wait_image_loaded,
+    wait_reviewed_brief,
+)
+
+pytestmark = pytest.mark.e2e
+
+PROMPT = "a red lighthouse at dusk, oil painting, warm rim light, storm clouds"
+
+
+def test_the_team_takes_an_idea_through_every_phase_to_an_image_and_a_variation(page, shot):
+    start_session(page, "A lighthouse that is afraid of the dark")
+    for name in IDEATION_SPEAKERS:
+        wait_complete(page, name, 1)
+    send(page, "I love it. Make the lighthouse red.")
+
+    # Round two of ideation, then the studio moves on by itself.
+    expect(current_phase(page)).to_have_text("Refinement", timeout=30_000)
+    expect(notices(page).filter(has_text="Refinement — the team converges")).to_have_count(1)
+    for name in ("Luna", "Frame", "Saga", "Lens"):
+        wait_complete(page, name, 3 if name in IDEATION_SPEAKERS else 1)
+    expect(notices(page).filter(has_text="Synthesis — Pixel drafts the generation brief")).to_have_count(1)
+    brief = wait_reviewed_brief(page)
+    expect(notices(page).filter(has_text="Review — Lens checks the brief")).to_have_count(1)
+    for done in ("Ideation", "Refinement", "Synthesis"):
+        expect(page.locator("#phase-indicator li.phase.done", has_text=done)).to_have_count(1)
+    expect(brief.locator('[name="positive_prompt"]')).not_to_have_value("")
+    expect(brief.locator('[name="checkpoint"]')).to_have_value("sd_xl_base_1.0.safetensors")
+    expect(brief.locator('[name="media_kind"]')).to_have_value("image")
+    brief.scroll_into_view_if_needed()
+    shot(page, "brief")
+
+    card = generate(page, positive_prompt=PROMPT, steps=20)
+    expect(current_phase(page)).to_have_text("Generating")
+    expect(card.locator(".progress-text")).to_contain_text(re.compile(r"Step \d+/20"), timeout=30_000)
+    shot(page, "progress")
+    wait_generation(card)
+
+    steps = [int(m.group(1)) for line in progress_seen(page, card) if (m := re.search(r"Step (\d+)/20", line))]
+    assert len(set(steps)) >= 3 and steps == sorted(steps), f"the progress bar did not move: {steps}"
+    assert previews_seen(page, card), "no live preview frame was shown while sampling"
+    image = card.locator(".outputs img")
+    expect(image).to_have_count(1)
+    assert wait_image_loaded(page, image) == {"width": 1024, "height": 1024}
+    card.locator("details.params summary").click()
+    expect(card.locator("details.params")).to_contain_text(PROMPT)
+    expect(card.locator(".status")).to_have_text("Complete")
+    expect(current_phase(page)).to_have_text("Complete")
+    # Lens looks at the result once it is in.
+    expect(notices(page).filter(has_text="is ready — Lens is taking a look")).to_have_count(1)
+    wait_complete(page, "Lens", 3)
+    card.scroll_into_view_if_needed()
+    shot(page, "image")
+
+    card.get_by_role("button", name="Variation").click()
+    expect(generation_cards(page)).to_have_count(2)
+    variation = generation_cards(page).nth(1)
+    wait_generation(variation)
+    assert seed_of(variation) != seed_of(card)
+    assert wait_image_loaded(page, variation.locator(".outputs img")) == {"width": 1024, "height": 1024}
+    variation.locator("details.params summary").click()
+    expect(variation.locator("details.params")).to_contain_text(PROMPT)
+    variation.scroll_into_view_if_needed()
+    shot(page, "variation")
+
+
+def test_a_video_brief_plays_in_the_chat(page, shot):
+    start_session(page, "Jellyfish drifting through a night city")
+    skip_to_review(page)
+    card = generate(page, media_kind="video", steps=10, width=512, height=512)
+    expect(card.locator("header")).to_contain_text("Video #")
+    wait_generation(card)
+
+    video = card.locator(".outputs video")
+    expect(video).to_have_count(1)
+    handle = video.element_handle()
+    page.wait_for_function("v => v.readyState >= 1 && v.duration > 0", arg=handle, timeout=15_000)
+    handle.evaluate("v => v.play()")
+    page.wait_for_function("v => v.currentTime > 0", arg=handle, timeout=10_000)
+    card.scroll_into_view_if_needed()
+    shot(page, "video")
+
+
+def test_a_long_generation_can_be_cancelled_and_the_brief_stays(page, shot):
+    start_session(page, "A snail racing a glacier")
+    skip_to_review(page)
+    card = generate(page, steps=150)
+    expect(card.locator(".progress-text")).to_contain_text("/150", timeout=30_000)
+    card.get_by_role("button", name="Cancel").click()
+
+    wait_generation(card, "cancelled", timeout=20_000)
+    expect(card.locator(".status")).to_have_text("Cancelled")
+    expect(card).to_contain_text("Cancelled.")
+    expect(card.locator(".outputs")).to_have_count(0)
+    expect(notices(page).filter(has_text="was cancelled")).to_have_count(1)
+    expect(current_phase(page)).to_have_text("Review")
+    expect(page.locator("#messages form.brief-card").last.get_by_role("button", name="Generate")).to_be_enabled()
+    shot(page, "cancelled")

@@ -1,0 +1,113 @@
+"""Talking over the team and reloading the page while a reply streams."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import TOKEN_DELAY
+from tests.e2e.studio_page import (
+    IDEATION_SPEAKERS,
+    article_ids,
+    assert_streamed_cleanly,
+    body_of,
+    bubbles,
+    message_id,
+    send,
+    start_session,
+    texts,
+    wait_complete,
+    wait_connected,
+    wait_idle,
+    wait_streaming_text,
+)
+
+pytestmark = pytest.mark.e2e
+
+SLOW = 0.12  # seconds per token: a reply takes a few seconds, time enough to act mid-sentence
+IDLE_SECONDS = 8  # longer than channels-redis' 5 s blocking read and redis-py's default 5 s socket timeout
+
+
+def test_an_interjection_stops_the_speaker_keeps_their_words_and_the_team_answers_it(page, studio, shot):
+    studio.ollama.configure(token_delay=SLOW)
+    start_session(page, "An orchard in autumn, seen by a child")
+    speaking = wait_streaming_text(page, "Luna", 25)
+    said_so_far = body_of(speaking).text_content()
+    luna = message_id(speaking)
+
+    send(page, "Actually, make it winter.")
+    interrupted = page.locator(f"#message-{luna}")
+    expect(interrupted).to_have_class(re.compile(r"\bis-interrupted\b"))
+    expect(interrupted.locator(".badge")).to_have_text("interrupted")
+    kept = body_of(interrupted).text_content()
+    assert kept.startswith(said_so_far) and len(kept) > 0, (said_so_far, kept)
+    expect(interrupted.locator(".typing")).to_have_count(0)
+    # The composer is cleared for the next message and the interjection is in the chat after Luna's words.
+    expect(page.locator("#composer-text")).to_have_value("")
+    you = bubbles(page, "You").last
+    expect(you).to_contain_text("Actually, make it winter.")
+    assert int(you.get_attribute("data-order")) > int(interrupted.get_attribute("data-order"))
+    shot(page, "interrupted")
+
+    studio.ollama.configure(token_delay=TOKEN_DELAY)
+    for name in IDEATION_SPEAKERS:
+        wait_complete(page, name, 1)
+    wait_idle(page)
+    # Luna starts over, answering the artist's new direction; the others speak after the interjection too.
+    expect(bubbles(page, "Luna")).to_have_count(2)
+    expect(bubbles(page, "Luna").last).to_contain_text("winter")
+    for name in IDEATION_SPEAKERS:
+        assert int(bubbles(page, name).last.get_attribute("data-order")) > int(you.get_attribute("data-order"))
+        assert studio.ollama.chats_by(name, "Actually, make it winter."), f"{name} never heard the interjection"
+    shot(page, "answered")
+
+
+def test_a_reload_mid_stream_shows_each_message_once_and_the_reply_carries_on(page, studio, shot):
+    studio.ollama.configure(token_delay=SLOW)
+    start_session(page, "A tram at night full of sleeping musicians")
+    speaking = wait_streaming_text(page, "Luna", 20)
+    streaming_id = message_id(speaking)
+    before = body_of(speaking).text_content()
+
+    page.reload()
+    wait_connected(page)
+    ids = article_ids(page)
+    assert len(ids) == len(set(ids)), ids
+    again = page.locator(f"#message-{streaming_id}")
+    expect(again).to_have_count(1)
+    expect(bubbles(page, "You")).to_have_count(1)
+    # The text so far arrives with the page or the socket's snapshot, then keeps growing.
+    page.wait_for_function(
+        f"(document.getElementById('message-{streaming_id}-body')?.textContent.length || 0) > {len(before) + 3}"
+    )
+    shot(page, "reloaded-mid-stream")
+
+    studio.ollama.configure(token_delay=TOKEN_DELAY)
+    for name in IDEATION_SPEAKERS:
+        wait_complete(page, name, 1)
+    wait_idle(page)
+    final = body_of(again).text_content()
+    assert final.startswith(before)
+    # Before and after the reload the streaming bubble only ever showed the beginning of its final text.
+    assert_streamed_cleanly(page, streaming_id, final)
+    live = texts(page)
+
+    page.reload()  # everything now comes from the database
+    wait_connected(page)
+    wait_idle(page)
+    stored = texts(page)
+    assert stored == live
+    assert list(stored) == article_ids(page) and len(set(stored)) == len(stored)
+
+
+def test_an_idle_studio_page_keeps_its_connection(page, shot):
+    start_session(page, "A lantern festival seen from a rooftop")
+    for name in IDEATION_SPEAKERS:
+        wait_complete(page, name, 1)
+    wait_idle(page)
+    # The team now waits for the artist. Someone reading the replies for a while must not be disconnected
+    # (an idle channel-layer read longer than the Redis client's socket timeout used to drop the socket).
+    page.wait_for_timeout(IDLE_SECONDS * 1000)
+    assert page.evaluate("window.__socketCloses") == 0, "the studio's websocket dropped while the page sat idle"
+    expect(page.locator("#connection")).to_have_text("")
+    shot(page, "idle")

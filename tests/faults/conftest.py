@@ -1,0 +1,162 @@
+"""Shared pieces for the fault tests: engines that really go away, and a session to talk to.
+
+Every fault is made with real sockets and real processes: a fake Ollama that is killed with
+SIGKILL and started again on the same port, a fake ComfyUI that hangs or errors, a Celery
+worker that dies. The studio is driven through its websocket (studio.asgi.application).
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from specialists.services import runs
+from studio.core.models import Conversation, Message, Session
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+async def async_wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+class OllamaProcess:
+    """The fake Ollama's CLI in its own process, on a fixed port, so it can be killed and come back."""
+
+    def __init__(self, port: int, token_delay: float, log_path: Path):
+        self.port, self.token_delay, self.log_path = port, token_delay, log_path
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "OllamaProcess":
+        argv = [sys.executable, "-m", "tests.fakes.ollama", "--port", str(self.port),
+                "--token-delay", str(self.token_delay), "--models", "llama3.2,qwen2.5:7b"]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._answers, 30, f"the fake Ollama on {self.url}")
+        return self
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the fake Ollama exited: {self.log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{self.url}/api/version", timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        """SIGKILL: open connections are cut mid-stream, as when Ollama crashes or runs out of memory."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def chat_requests(self) -> list[dict]:
+        import json
+
+        with urllib.request.urlopen(f"{self.url}/_fake/requests", timeout=5) as response:
+            return [r for r in json.loads(response.read()) if r["path"] == "/api/chat"]
+
+
+@pytest.fixture
+def ollama_process(tmp_path, settings):
+    """A factory: ollama_process(token_delay=...) -> OllamaProcess on a reserved port, not started yet.
+
+    The studio points at it (auto backend, no fallback engine), exactly as a local install would.
+    """
+    from specialists.services import llm
+
+    made: list[OllamaProcess] = []
+
+    def make(token_delay: float = 0.0) -> OllamaProcess:
+        fake = OllamaProcess(free_port(), token_delay, tmp_path / f"fake-ollama-{len(made)}.log")
+        made.append(fake)
+        settings.OLLAMA_URL = fake.url
+        settings.LLM_BACKEND = "auto"
+        settings.LLM_EMBEDDED_ENABLED = False
+        settings.OPENAI_BASE_URL = ""
+        settings.LLM_DEFAULT_MODEL = "llama3.2"
+        llm.reset_clients()
+        return fake
+
+    yield make
+    for fake in made:
+        fake.kill()
+    llm.reset_clients()
+
+
+@sync_to_async
+def make_session(user, idea: str | None = None, **fields) -> Session:
+    session = Session.objects.create(owner=user, title="Lighthouse", **fields)
+    conversation = Conversation.objects.create(session=session)
+    if idea:
+        conversation.append_message("user", idea)
+    return session
+
+
+@sync_to_async
+def messages_of(session) -> list[Message]:
+    return list(Message.objects.filter(conversation__session=session).order_by("conversation_id", "order"))
+
+
+async def settle(session, timeout: float = 30) -> None:
+    """Wait for this process's orchestrator run on the session's conversation to end."""
+    conversation = await sync_to_async(lambda: session.current_conversation)()
+    await asyncio.wait_for(runs.wait_idle(conversation.pk), timeout)
+
+
+def _read_apart(session) -> list[Message]:
+    from django.db import connection
+
+    try:
+        return list(Message.objects.filter(conversation__session=session).order_by("conversation_id", "order"))
+    finally:
+        connection.close()
+
+
+# Reads on a thread and connection of its own: never touches (or repairs) the studio's connection.
+messages_of_apart = sync_to_async(_read_apart, thread_sensitive=False)
+
+
+async def stored_when(session, predicate, timeout: float = 30, *, reader=messages_of) -> list[Message]:
+    """The session's messages once ``predicate(messages)`` holds (the run may not have started yet), after
+    this process's run has ended."""
+    deadline = time.monotonic() + timeout
+    while not predicate(stored := await reader(session)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out; stored: {[(m.role, m.status, m.content[:40]) for m in stored]}")
+        await asyncio.sleep(0.05)
+    await settle(session, timeout)
+    return await reader(session)
+
+
+def frames_mentioning(view, text: str) -> list[str]:
+    import html
+
+    return [frame for frame in view.frames if text in html.unescape(frame)]

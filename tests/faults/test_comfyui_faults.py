@@ -1,0 +1,181 @@
+"""ComfyUI failing under a generation started from the chat: down, rejecting the workflow, crashing, hanging.
+
+The artist says "generate" over the websocket; the generation runs (in-process worker threads, as
+in the default install) against the fake ComfyUI on a real socket. Each fault must end the
+generation (failed, with a reason the artist can act on, on its card and in the chat), lose
+nothing, and leave the conversation able to generate again once ComfyUI is fine.
+"""
+
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from generations.models import Generation, MediaOutput
+from studio.core.models import Conversation, Phase, Role, Session
+from tests.faults.conftest import frames_mentioning
+from tests.fixtures.websockets import ChatView
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BRIEF = {
+    "positive_prompt": "a lighthouse keeper's cat on the gallery rail, dusk, amber light",
+    "negative_prompt": "blurry",
+    "width": 512,
+    "height": 512,
+    "steps": 4,
+    "cfg": 6.0,
+    "sampler": "euler",
+    "scheduler": "normal",
+    "seed": 4711,
+    "checkpoint": "sd_xl_base_1.0.safetensors",
+}
+
+
+@pytest.fixture(autouse=True)
+def concurrent_database(transactional_db):
+    from django.db import connection
+
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip(
+            "the in-memory SQLite test database (shared cache) fails a write at once with 'database table is "
+            "locked' when the generation thread and the websocket write together; the studio's SQLite file "
+            "(WAL, 20 s busy timeout) waits instead. Runs on PostgreSQL, or with a file-backed SQLite test database."
+        )
+
+
+@pytest.fixture(autouse=True)
+def in_process_worker(settings, tmp_path):
+    # Generations run in this process's worker threads (the default install), with or without REDIS_URL.
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@sync_to_async
+def session_in_review(user) -> Session:
+    from generations.services.brief import normalize_brief
+    from generations.services.catalog import get_catalog
+
+    session = Session.objects.create(owner=user, title="Lighthouse cat")
+    conversation = Conversation.objects.create(session=session, phase=Phase.REVIEW)
+    conversation.append_message(Role.USER, "a lighthouse keeper's cat at dusk")
+    brief, _ = normalize_brief(BRIEF, get_catalog())
+    conversation.append_message(Role.TECHNICAL, "Here is the brief.", metadata={"kind": "brief", "brief": brief})
+    return session
+
+
+@sync_to_async
+def press_generate(session, user) -> None:
+    """What the brief card's Generate button (and saying "generate") does: the service call."""
+    from django.db import OperationalError
+
+    from generations.services.generate import start_generation
+    from specialists.services.turns import latest_brief
+
+    brief = latest_brief(Session.objects.get(pk=session.pk).current_conversation).metadata["brief"]
+    for attempt in range(10):
+        try:
+            start_generation(Session.objects.get(pk=session.pk), brief, user=user)
+            return
+        except OperationalError as exc:
+            # Only the test database (in-memory SQLite, shared cache) reports a busy table at once
+            # instead of waiting like a file database does.
+            if "locked" not in str(exc) or attempt == 9:
+                raise
+            time.sleep(0.05)
+
+
+@sync_to_async
+def generations_of(session) -> list[Generation]:
+    return list(Generation.objects.filter(session=session).order_by("pk"))
+
+
+async def finished_generations(session, count: int, timeout: float = 30, *, reader=generations_of) -> list[Generation]:
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while True:
+        generations = await reader(session)
+        if len(generations) >= count and all(g.is_finished for g in generations):
+            return generations
+        if time.monotonic() > deadline:
+            raise AssertionError(f"generations still unfinished: {[(g.pk, g.status) for g in generations]}")
+        await asyncio.sleep(0.05)
+
+
+def card_frames(view, generation: Generation, status: str) -> list[str]:
+    return [f for f in view.frames if f'id="generation-{generation.pk}"' in f and f'data-status="{status}"' in f]
+
+
+def take_comfyui_down(fake, settings):
+    from tests.fakes.comfyui import FakeComfyUI
+
+    port = fake.port
+    fake.stop()
+
+    def back():
+        return FakeComfyUI(port=port, step_delay=0.005).start()
+
+    return back
+
+
+FAULTS = {
+    # fault id: (make the fault -> returns a callable that clears it, words the artist must read)
+    "down": (take_comfyui_down, ["ComfyUI is not reachable", "gave up after"]),
+    "validation": (
+        lambda fake, settings: (
+            fake.set_checkpoints(["dreamshaper_8.safetensors"]),
+            lambda: fake.set_checkpoints(["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"]),
+        )[1],
+        ["sd_xl_base_1.0.safetensors", "not installed", "dreamshaper_8.safetensors"],
+    ),
+    "execution": (
+        lambda fake, settings: (
+            fake.fail_next_with_execution_error(
+                node_type="KSampler", message="CUDA out of memory", exception_type="torch.OutOfMemoryError"
+            ),
+            lambda: None,
+        )[1],
+        ["KSampler", "CUDA out of memory"],
+    ),
+    "hung": (
+        lambda fake, settings: (fake.hang_next(), setattr(settings, "GENERATION_TIME_LIMIT", 2), lambda: None)[2],
+        ["did not finish within 2 s", "GENERATION_TIME_LIMIT"],
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", FAULTS)
+async def test_a_comfyui_fault_fails_the_generation_clearly_and_the_next_generate_works(
+    fault, open_socket, alice, fake_comfyui, fake_ollama, settings
+):
+    make_fault, words = FAULTS[fault]
+    session = await session_in_review(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    clear = make_fault(fake_comfyui, settings)
+
+    await press_generate(session, alice)
+    [failed] = await finished_generations(session, 1)
+    assert failed.status == Generation.Status.FAILED, failed.error
+    for word in words:
+        assert word in failed.error, f"{word!r} missing from {failed.error!r}"
+    await view.drain(socket, until=lambda v: card_frames(v, failed, "failed"))
+    card = card_frames(view, failed, "failed")[-1]
+    assert all(word in __import__("html").unescape(card) for word in words)
+    await view.drain(socket, until=lambda v: frames_mentioning(v, f"Generation #{failed.pk} failed"))
+    if fault == "hung":
+        assert failed.prompt_id in fake_comfyui.interrupts, "the hung prompt was left running in ComfyUI"
+
+    fake = clear() or fake_comfyui
+    await press_generate(session, alice)
+    generations = await finished_generations(session, 2)
+    assert [g.status for g in generations] == [Generation.Status.FAILED, Generation.Status.COMPLETE]
+    again = generations[1]
+    assert await sync_to_async(MediaOutput.objects.filter(generation=again).count)() == 1
+    await view.drain(socket, until=lambda v: card_frames(v, again, "complete"))
+    assert any(p["prompt_id"] == again.prompt_id for p in fake.prompts)
+    if fake is not fake_comfyui:
+        fake.stop()
+    await socket.disconnect()
