@@ -4,7 +4,8 @@
 #   default   pytest, no environment: SQLite, in-memory channel layer, eager Celery (browser tests excluded)
 #   scaled    pytest again on PostgreSQL + Redis (tests marked `worker` start a real Celery worker);
 #             `embedded` tests (SmolLM2 on the CPU) do not touch either and ran in the default stage
-#   e2e       browser tests in tests/e2e (they start their own daphne, worker and fake engines)
+#   e2e       browser tests in tests/e2e, twice: in-process (SQLite) and scaled (PostgreSQL, Redis, a Celery
+#             worker process); they start their own daphne, worker and fake engines
 # Run a subset with: make test STAGES="lint default" PYTEST_ARGS="-x studio/core"
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -83,15 +84,24 @@ stage_e2e() {
     echo "    chromium is not installed (needs root): browser tests skipped"
     return 0
   fi
+  run_e2e in-process "${clean_env[@]}"
+  run_e2e scaled "${clean_env[@]}" DATABASE_URL="$DATABASE_URL_SCALED" REDIS_URL="$REDIS_URL_SCALED"
+}
+
+# One browser run: in-process (SQLite, generations in the web process) or scaled (PostgreSQL, Redis, a Celery worker).
+run_e2e() {
+  local mode="$1"
+  shift
+  echo "    -- $mode"
   local status=0
-  timeout "${timeout_opts[@]}" "$stage_timeout" "${clean_env[@]}" "$bin/pytest" -m e2e tests/e2e -q "${pytest_args[@]}" \
-    --junitxml="$reports/e2e.xml" || status=$?
+  timeout "${timeout_opts[@]}" "$stage_timeout" "$@" "$bin/pytest" -m e2e tests/e2e -q "${pytest_args[@]}" \
+    --junitxml="$reports/e2e-$mode.xml" || status=$?
   case "$status" in
     0) ;;
     # Test files exist but every test is deselected or skipped at collection: say so, do not fail.
     5) echo "    tests/e2e has files but no e2e-marked tests were collected: nothing to run" ;;
-    124 | 137) fail "e2e: stopped after ${stage_timeout}s (STAGE_TIMEOUT)" ;;
-    *) fail "e2e: pytest exited with $status" ;;
+    124 | 137) fail "e2e ($mode): stopped after ${stage_timeout}s (STAGE_TIMEOUT)" ;;
+    *) fail "e2e ($mode): pytest exited with $status" ;;
   esac
 }
 

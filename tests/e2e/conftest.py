@@ -32,8 +32,11 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
-LOG_DIR = ARTIFACTS / "e2e-logs"
-SHOT_DIR = ARTIFACTS / "screenshots"
+SCALED = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+# CI runs the suite in both modes; each keeps its own screenshots and logs.
+MODE = "scaled" if SCALED else "in-process"
+LOG_DIR = ARTIFACTS / "e2e-logs" / MODE
+SHOT_DIR = ARTIFACTS / "screenshots" / MODE
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -356,7 +359,7 @@ def studio(tmp_path_factory) -> Harness:
         old.unlink()
     data_dir = tmp_path_factory.mktemp("e2e-data")
     env = _base_env(data_dir)
-    scaled = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
+    scaled = SCALED
     services: list[Service] = []
     database: PostgresDatabase | None = None
     harness: Harness | None = None
