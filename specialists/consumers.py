@@ -22,7 +22,7 @@ MAX_FRAME_BYTES = 64 * 1024
 # Events whose handlers never touch the database. Channels runs close_old_connections() in the
 # database thread before every event; for tokens that hop queued each one behind every session's
 # queries (hundreds of ms at 20 sessions, see PERFORMANCE.md), so these skip it.
-NO_DATABASE_EVENTS = frozenset({"studio.token", "studio.html"})
+NO_DATABASE_EVENTS = frozenset({"studio.token", "studio.html", "studio.bubble"})
 
 
 @sync_to_async
@@ -152,6 +152,18 @@ class StudioConsumer(AsyncWebsocketConsumer):
         if html is None:
             return
         self.shown[message_id] = length
+        await self.send(text_data=html)
+
+    async def studio_bubble(self, event):
+        """A bubble rendered by its sender: a new one (``html`` only) or a settled one (``replace`` too)."""
+        message_id, replace = event["message_id"], event.get("replace")
+        if message_id in self.shown:
+            if replace is None:
+                return  # the snapshot this client got already had it
+            html = replace
+        else:
+            html = event["html"]
+        self.shown[message_id] = event.get("length", 0)
         await self.send(text_data=html)
 
     async def studio_token(self, event):

@@ -92,13 +92,18 @@ TEMPLATES = [
 ]
 
 DATABASE_URL = env_url("DATABASE_URL")
+# Channels closes "old" connections around every consumer event; with 0 that reopened the database (and
+# re-ran SQLite's PRAGMAs) for every streamed bubble and flush, a third of the database thread at 100 sessions.
+CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 300, minimum=0)
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=CONN_MAX_AGE, conn_health_checks=True)}
 else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": DATA_DIR / "studio.sqlite3",
+            "CONN_MAX_AGE": CONN_MAX_AGE,
+            "CONN_HEALTH_CHECKS": True,
             # WAL lets the web process read while a worker thread writes.
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",

@@ -13,7 +13,7 @@ from specialists.services.live import live
 from specialists.services.streaming import StreamResult, stream_reply
 from specialists.services.turns import Step
 from studio.core.models import Conversation, Message, Phase, Role
-from studio.core.services import notify
+from studio.core.services import chat_html, notify
 from studio.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -42,21 +42,29 @@ def _load(conversation_id: int) -> Conversation:
 
 
 @sync_to_async
-def _create_streaming(conversation: Conversation, role: str, kind: str) -> Message:
-    return conversation.append_message(role, "", status=Message.Status.STREAMING, metadata={"kind": kind})
+def _create_streaming(conversation: Conversation, role: str, kind: str) -> tuple[Message, str]:
+    message = conversation.append_message(role, "", status=Message.Status.STREAMING, metadata={"kind": kind})
+    return message, chat_html.render_message(message, append=True)
+
+
+async def _start_streaming(conversation: Conversation, role: str, kind: str) -> Message:
+    message, html = await _create_streaming(conversation, role, kind)
+    await notify.bubble_added(conversation.session_id, message.pk, html)
+    return message
 
 
 @sync_to_async
-def _finish(message: Message, status: str, content: str, metadata: dict) -> None:
+def _finish(message: Message, status: str, content: str, metadata: dict) -> tuple[str, str]:
     message.finish(status, content, **metadata)
+    return chat_html.render_message(message, append=True), chat_html.render_message(message, oob=True)
 
 
 async def _settle(message: Message, session_id: int, result, metadata: dict) -> None:
     if result.error:
         metadata["error"] = result.error
-    await _finish(message, result.status, result.content, metadata)
+    append, replace = await _finish(message, result.status, result.content, metadata)
     await live().discard(message.pk)
-    await notify.message_changed(session_id, message.pk)
+    await notify.bubble_settled(session_id, message.pk, append, replace, len(message.content))
 
 
 async def _resolve(conversation: Conversation, role: str):
@@ -73,9 +81,7 @@ async def speak(conversation: Conversation, step: Step) -> None:
     session_id = conversation.session_id
 
     async def start(role: str) -> Message:
-        message = await _create_streaming(conversation, role, "chat")
-        await notify.message_added(session_id, message.pk)
-        return message
+        return await _start_streaming(conversation, role, "chat")
 
     async def reply(message: Message) -> str:
         role = message.role
@@ -116,8 +122,7 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
     from generations.services.catalog import get_catalog
 
     session_id = conversation.session_id
-    message = await _create_streaming(conversation, Role.TECHNICAL, "drafting")
-    await notify.message_added(session_id, message.pk)
+    message = await _start_streaming(conversation, Role.TECHNICAL, "drafting")
     try:
         client, model = await _resolve(conversation, Role.TECHNICAL)
     except EngineError as exc:

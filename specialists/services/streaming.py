@@ -23,7 +23,8 @@ from studio.errors import EngineError
 
 log = logging.getLogger(__name__)
 
-FLUSH_SECONDS = 0.5
+# The live buffer has every token at once; the database copy is what survives a crash of this process.
+FLUSH_SECONDS = 1.0
 INTERRUPT_POLL_SECONDS = 0.05
 
 

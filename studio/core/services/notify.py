@@ -17,6 +17,20 @@ async def message_added(session_id: int, message_id: int) -> None:
     await get_channel_layer().group_send(group_name(session_id), {"type": "studio.message", "message_id": message_id})
 
 
+async def bubble_added(session_id: int, message_id: int, html: str) -> None:
+    """A new (streaming) bubble, rendered once by its sender: its tokens follow at once, and a consumer
+    that had to query the database for it first held them back behind every other session's queries."""
+    event = {"type": "studio.bubble", "message_id": message_id, "html": html}
+    await get_channel_layer().group_send(group_name(session_id), event)
+
+
+async def bubble_settled(session_id: int, message_id: int, append: str, replace: str, length: int) -> None:
+    """A finished reply, rendered once by its sender for every browser: ``replace`` for those that show
+    the bubble, ``append`` for those that do not yet."""
+    event = {"type": "studio.bubble", "message_id": message_id, "html": append, "replace": replace, "length": length}
+    await get_channel_layer().group_send(group_name(session_id), event)
+
+
 async def message_changed(session_id: int, message_id: int) -> None:
     await message_added(session_id, message_id)  # the consumer appends or replaces as needed
 
