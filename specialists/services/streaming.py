@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 # The live buffer has every token at once; the database copy is what survives a crash of this process.
 FLUSH_SECONDS = 1.0
-INTERRUPT_POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -44,10 +43,7 @@ def _flush(message_id: int, content: str) -> None:
 
 
 async def _watch_for_interrupt(conversation_id: int, anchor_id: int) -> None:
-    # Polling, not an Event: the interjection may arrive through another web process.
-    store = live()
-    while await store.get_interrupt(conversation_id) <= anchor_id:  # noqa: ASYNC110
-        await asyncio.sleep(INTERRUPT_POLL_SECONDS)
+    await live().wait_interrupt(conversation_id, anchor_id)
 
 
 class _Broadcaster:
