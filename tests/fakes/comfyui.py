@@ -31,6 +31,7 @@ from pathlib import Path
 from aiohttp import WSMsgType, web
 from PIL import Image
 
+from tests.fakes.background import BackgroundServer
 from tests.fakes.comfyui_nodes import SAMPLER_NODES, STEPPED_NODES, node_definitions, validate_prompt
 
 ASSETS = Path(__file__).parent / "assets"
@@ -92,7 +93,9 @@ class _QueueItem:
         return [self.number, self.prompt_id, self.prompt, {"client_id": self.client_id}, self.outputs]
 
 
-class FakeComfyUI:
+class FakeComfyUI(BackgroundServer):
+    display_name = "fake ComfyUI"
+
     def __init__(
         self,
         *,
@@ -104,6 +107,7 @@ class FakeComfyUI:
         steps: int | None = None,
         previews: bool = True,
     ):
+        super().__init__()
         self.host = host
         self.port = port
         # Knobs: safe to change from any thread while the server runs.
@@ -131,14 +135,10 @@ class FakeComfyUI:
         self._number = 0
         self._sockets: dict[str, web.WebSocketResponse] = {}
         self._client_features: dict[str, dict] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._worker: asyncio.Task | None = None
         self._wakeup: asyncio.Event | None = None
         self._interrupt: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
 
     # -- knobs -------------------------------------------------------------------
     @property
@@ -209,49 +209,6 @@ class FakeComfyUI:
             return self._running.prompt_id if self._running else None
 
     # -- lifecycle -------------------------------------------------------------------
-    def start(self) -> FakeComfyUI:
-        self._thread = threading.Thread(target=self._serve, name="fake-comfyui", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake ComfyUI did not start")
-        if self._startup_error:
-            raise self._startup_error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-        try:
-            future.result(timeout=10)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> FakeComfyUI:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # reported to start()
-            self._startup_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
     async def _startup(self) -> None:
         self._wakeup = asyncio.Event()
         self._interrupt = asyncio.Event()

@@ -35,6 +35,8 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
+from tests.fakes.background import BackgroundServer
+
 VERSION = "0.12.6"
 DEFAULT_MODELS = ["llama3.2", "qwen2.5:7b", "llava:7b"]
 CHAT_PATHS = ("/api/chat", "/v1/chat/completions")
@@ -203,7 +205,9 @@ class _Dropped(Exception):
     """The fake cut the connection on purpose."""
 
 
-class FakeOllama:
+class FakeOllama(BackgroundServer):
+    display_name = "fake Ollama"
+
     def __init__(
         self,
         *,
@@ -213,6 +217,7 @@ class FakeOllama:
         token_delay: float = 0.0,
         responder: Callable[[dict], str] | None = None,
     ):
+        super().__init__()
         self.host = host
         self.port = port
         self._initial = (list(DEFAULT_MODELS if models is None else models), token_delay)
@@ -223,12 +228,8 @@ class FakeOllama:
         self._failures: collections.deque[dict] = collections.deque()
         self._requests: list[dict] = []
         self._loaded: dict[str, float] = {}
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
         self._release: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._startup_error: BaseException | None = None
 
     # -- knobs -------------------------------------------------------------------------------------
     @property
@@ -295,49 +296,6 @@ class FakeOllama:
         return [r for r in self.requests if r["path"] in CHAT_PATHS]
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def start(self) -> FakeOllama:
-        self._thread = threading.Thread(target=self._serve, name="fake-ollama", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake Ollama did not start")
-        if self._startup_error:
-            raise self._startup_error
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        future = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
-        try:
-            future.result(timeout=10)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
-
-    def _serve(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        self._loop = loop
-        try:
-            loop.run_until_complete(self._startup())
-        except BaseException as exc:  # reported to start()
-            self._startup_error = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.close()
-
     async def _startup(self) -> None:
         self._release = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._record])
