@@ -26,7 +26,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.processes import LoggedProcess, free_port, http, wait_http  # noqa: E402
+
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 PYTHON = sys.executable
@@ -55,75 +58,21 @@ _SCRUBBED = (
 
 
 # ---- processes -------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Proc:
-    """A subprocess in its own process group (so its children stop with it), logging to a file."""
+class Proc(LoggedProcess):
+    """A logged subprocess that the bench's signal handlers stop on the way out."""
 
     running: list[Proc] = []
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = log_dir / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
+        super().__init__(name, argv, env, log_dir / f"{name}.log")
 
     def start(self) -> Proc:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        super().start()
         Proc.running.append(self)
         return self
 
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def check(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
-
-    def rss_mb(self) -> float:
-        """Resident memory of the process itself (daphne has no children)."""
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
-
-    def kill9(self) -> None:
-        """The whole process group, at once: a crash, not a shutdown."""
-        if self.alive:
-            os.killpg(self.pid, signal.SIGKILL)
-            self.proc.wait(10)
-
     def stop(self, timeout: float = 10) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        super().stop(timeout)
         if self in Proc.running:
             Proc.running.remove(self)
 
@@ -236,44 +185,6 @@ def install_signal_handlers() -> None:
     """Ctrl-C or SIGTERM unwinds through every `finally`, so each stack cleans up after itself."""
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
-
-
-def http(method: str, url: str, body=None, timeout: float = 10, headers: dict | None = None) -> tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_http(url: str, proc: Proc, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        proc.check()
-        try:
-            status, _ = http("GET", url, timeout=2)
-            if status < 500:
-                return
-            last = f"HTTP {status}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.1)
-    raise RuntimeError(f"{proc.name} did not answer {url} within {timeout}s ({last}):\n{proc.tail()}")
-
-
-def wait_log(proc: Proc, pattern: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        proc.check()
-        if re.search(pattern, proc.tail(200)):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"{proc.name} never logged {pattern!r} within {timeout}s:\n{proc.tail()}")
 
 
 # ---- the fake engines (their CLIs, steered over HTTP) ----------------------------------------------

@@ -16,11 +16,8 @@ import json
 import os
 import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from tests.processes import LoggedProcess, free_port, http, wait_http, wait_log
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
@@ -106,57 +105,15 @@ def pytest_runtest_makereport(item, call):
 
 
 # ---- processes -------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Service:
-    """A subprocess whose output goes to artifacts/e2e-logs/<name>.log."""
+class Service(LoggedProcess):
+    """A subprocess whose output goes to artifacts/e2e-logs/<mode>/<name>.log."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
-        self.name, self.argv, self.env = name, argv, env
-        self.log_path = LOG_DIR / f"{name}.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> Service:
-        with open(self.log_path, "ab") as log:
-            log.write(f"\n==== {time.strftime('%H:%M:%S')} $ {' '.join(self.argv)}\n".encode())
-            # Its own process group, so stopping it also stops its children (Celery's pool).
-            self.proc = subprocess.Popen(
-                self.argv, cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        return self
-
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        super().__init__(name, argv, env, LOG_DIR / f"{name}.log")
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-            except ProcessLookupError:
-                pass
+        super().stop(timeout)
         self.proc = None
-
-    def check(self) -> None:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
 
 
 def run(argv: list[str], env: dict[str, str], name: str, timeout: float = 120) -> str:
@@ -168,42 +125,6 @@ def run(argv: list[str], env: dict[str, str], name: str, timeout: float = 120) -
     if result.returncode:
         raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result.stdout
-
-
-def http(method: str, url: str, body: dict | None = None, timeout: float = 5) -> tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - loopback only
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_http(url: str, service: Service, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
-        service.check()
-        try:
-            status, _ = http("GET", url, timeout=2)
-            if status < 500:
-                return
-            last = f"HTTP {status}"
-        except OSError as exc:
-            last = str(exc)
-        time.sleep(0.2)
-    raise RuntimeError(f"{service.name} did not answer {url} within {timeout}s ({last}):\n{service.tail()}")
-
-
-def wait_log(service: Service, pattern: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        service.check()
-        if re.search(pattern, service.tail(200)):
-            return
-        time.sleep(0.2)
-    raise RuntimeError(f"{service.name} never logged {pattern!r} within {timeout}s:\n{service.tail()}")
 
 
 # ---- the fake engines, steered over their HTTP control API -----------------------------------------

@@ -8,7 +8,6 @@ worker that dies. The studio is driven through its websocket (studio.asgi.applic
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ from asgiref.sync import sync_to_async
 
 from specialists.services import runs
 from studio.core.models import Conversation, Message, Session
+from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
