@@ -69,8 +69,13 @@ class _InterruptWaiting:
         """Return once an interjection newer than ``after`` is stored for the conversation."""
         with _waiters.watch(conversation_id) as woken:
             while (marker := await self.get_interrupt(conversation_id)) <= after:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(woken.wait(), self.poll_seconds)
+                # asyncio.wait, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+                # lands as the event fires, and a watcher that outlives its stream polls forever.
+                waiter = asyncio.ensure_future(woken.wait())
+                try:
+                    await asyncio.wait({waiter}, timeout=self.poll_seconds)
+                finally:
+                    waiter.cancel()
                 woken.clear()
         return marker
 
