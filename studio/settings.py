@@ -115,12 +115,14 @@ else:
 
 REDIS_URL = env_url("REDIS_URL")
 if REDIS_URL:
-    # redis-py 8 reads with a 5 s socket timeout by default, exactly channels-redis' 5 s BZPOPMIN: an idle
-    # websocket's receive then timed out and the consumer crashed (every idle socket closed within ~10 s).
+    # Pub/sub: a group send is one PUBLISH, and each process reads every event its sockets need from one
+    # subscription. The list-based RedisChannelLayer costs four round trips per message to receive, which
+    # capped a process far below a hundred streaming sessions (PERFORMANCE.md). What pub/sub does not keep
+    # (an event for a socket that is reconnecting) the consumer's snapshot and offsets recover.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}], "capacity": 1500, "expiry": 30},
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

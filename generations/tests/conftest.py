@@ -1,7 +1,8 @@
 import asyncio
+import queue
+import threading
 
 import pytest
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from generations.models import Generation
@@ -57,25 +58,62 @@ def make_generation(alice_session):
 
 
 class GroupListener:
-    """Subscribes a channel to a session's group and collects what the browsers would get."""
+    """Subscribes a channel to a session's group and collects what the browsers would get.
+
+    It receives in an event loop of its own that runs until the test ends: on Redis pub/sub a
+    subscription lives only as long as the loop that made it. Not for sessions with live consumers
+    (they would get its readiness probe).
+    """
 
     def __init__(self, session_id):
         self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        async_to_sync(self.layer.group_add)(group_name(session_id), self.channel)
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="group-listener", daemon=True)
+        self.thread.start()
+        self._run(self._join(group_name(session_id)))
+
+    def _run(self, coroutine, timeout: float = 10):
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    async def _join(self, group: str) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add(group, self.channel)
+        receiving = asyncio.ensure_future(self.layer.receive(self.channel))
+        # A pub/sub subscription takes effect a moment after it is asked for: probe until the group reaches us.
+        while not receiving.done():
+            await self.layer.group_send(group, {"type": "test.listening"})
+            await asyncio.wait({receiving}, timeout=0.05)
+        self._reader = asyncio.ensure_future(self._read())
+
+    async def _read(self) -> None:
+        while True:
+            event = await self.layer.receive(self.channel)
+            if event.get("type") != "test.listening":
+                self.events.put(event)
 
     def drain(self) -> list[dict]:
-        async def collect():
-            events = []
-            while True:
-                try:
-                    events.append(await asyncio.wait_for(self.layer.receive(self.channel), 0.3))
-                except TimeoutError:
-                    return events
+        """Everything received until nothing more arrives for 0.3 s."""
+        events = []
+        while True:
+            try:
+                events.append(self.events.get(timeout=0.3))
+            except queue.Empty:
+                return events
 
-        return async_to_sync(collect)()
+    def close(self) -> None:
+        async def stop():
+            self._reader.cancel()
+            await asyncio.wait({self._reader})
+
+        self._run(stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
 
 
 @pytest.fixture
 def listener(alice_session):
-    return GroupListener(alice_session.pk)
+    listener = GroupListener(alice_session.pk)
+    yield listener
+    listener.close()

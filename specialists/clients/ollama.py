@@ -35,8 +35,9 @@ class OllamaClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            # Several specialists may stream at once; keep their connections alive between turns.
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=8),
+            # Every session's specialists stream through this one client: keep a connection per streaming
+            # session alive between replies (with 8, a hundred sessions opened 92 connections a reply).
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=128),
         )
 
     def __repr__(self) -> str:

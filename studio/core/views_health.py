@@ -53,6 +53,15 @@ async def _round_trip(layer) -> bool:
     """Sends a message to a fresh channel and reads it back, as the websocket consumers would."""
     async with asyncio.timeout(CHANNEL_LAYER_TIMEOUT):
         channel = await layer.new_channel()
-        await layer.send(channel, {"type": "healthz.ping"})
-        message = await layer.receive(channel)
-    return message.get("type") == "healthz.ping"
+        receiving = asyncio.ensure_future(layer.receive(channel))
+        try:
+            # On Redis pub/sub a subscription takes effect a moment after it is asked for, and what is
+            # published before that is gone: ping until the answer comes.
+            while not receiving.done():
+                await layer.send(channel, {"type": "healthz.ping"})
+                await asyncio.wait({receiving}, timeout=0.1)
+        finally:
+            if not receiving.done():
+                receiving.cancel()
+                await asyncio.wait({receiving})
+    return receiving.result().get("type") == "healthz.ping"

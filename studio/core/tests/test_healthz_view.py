@@ -21,7 +21,7 @@ def test_it_answers_503_when_the_channel_layer_cannot_be_reached(db, settings, d
     port = urlsplit(dead_url).port
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [f"redis://127.0.0.1:{port}/0"]},
         }
     }
