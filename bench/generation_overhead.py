@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import re
+import statistics
 import sys
 import time
 import uuid
@@ -45,9 +47,9 @@ from bench.harness import (  # noqa: E402
     scaled_urls,
     summary,
     table,
-    wait_log,
 )
 from tests.fakes.comfyui import FakeComfyUI  # noqa: E402
+from tests.processes import wait_log  # noqa: E402
 
 TARGET = 0.300
 _GENERATION = re.compile(r"_g(\d+)")
@@ -195,6 +197,9 @@ async def scaling(stack: Stack, servers: int, jobs: int, step_delay: float, time
         for client in clients:
             await client.close()
         per_server = [len(f.prompts) for f in fakes]
+        # When each server got its first job, and how far apart its jobs finished after that.
+        first_submit = max((min(f.received.values()) for f in fakes if f.received), default=started) - started
+        periods = [b - a for f in fakes for a, b in itertools.pairwise(sorted(f.finished.values()))]
         for proc in procs:
             stack.stop(proc)
     finally:
@@ -202,7 +207,8 @@ async def scaling(stack: Stack, servers: int, jobs: int, step_delay: float, time
             fake.stop()
     seconds = last - started
     return {"servers": servers, "jobs": sum(done), "seconds": seconds, "rate": sum(done) / seconds,
-            "per_server": per_server}
+            "per_server": per_server, "first_submit": first_submit,
+            "period": statistics.median(periods) if periods else float("nan")}
 
 
 def main() -> None:
@@ -258,9 +264,10 @@ def main() -> None:
     base = results[0]["rate"]
     print(f"after the run: {load_average()}\n")
     print(table(
-        ["ComfyUI servers", "jobs done", "seconds", "jobs/s", f"vs {counts[0]} server(s)", "prompts per server"],
+        ["ComfyUI servers", "jobs done", "seconds", "jobs/s", f"vs {counts[0]} server(s)", "prompts per server",
+         "last server's first /prompt s", "job period per server s"],
         [[r["servers"], f"{r['jobs']}/{args.jobs}", f"{r['seconds']:.2f}", f"{r['rate']:.2f}", ratio(r["rate"], base),
-          ",".join(map(str, r["per_server"]))] for r in results],
+          ",".join(map(str, r["per_server"])), f"{r['first_submit']:.2f}", f"{r['period']:.2f}"] for r in results],
     ))
     if 4 in counts and 1 in counts:
         rate = {r["servers"]: r["rate"] for r in results}
