@@ -119,6 +119,7 @@ if REDIS_URL:
     # subscription. The list-based RedisChannelLayer costs four round trips per message to receive, which
     # capped a process far below a hundred streaming sessions (PERFORMANCE.md). What pub/sub does not keep
     # (an event for a socket that is reconnecting) the consumer's snapshot and offsets recover.
+    # socket_timeout: redis-py 8 gives up on a reply after 5 s; a publish behind a busy Redis may wait longer.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
