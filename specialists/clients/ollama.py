@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from specialists.clients.base import ChatChunk, ModelInfo
+from specialists.clients.base import STREAMING_LIMITS, ChatChunk, ModelInfo
 from studio.errors import PermanentError, TransientError
 
 STAT_KEYS = (
@@ -35,9 +35,7 @@ class OllamaClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            # Every session's specialists stream through this one client: keep a connection per streaming
-            # session alive between replies (with 8, a hundred sessions opened 92 connections a reply).
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=128),
+            limits=STREAMING_LIMITS,
         )
 
     def __repr__(self) -> str:

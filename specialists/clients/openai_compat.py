@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from specialists.clients.base import ChatChunk, ModelInfo
+from specialists.clients.base import STREAMING_LIMITS, ChatChunk, ModelInfo
 from studio.errors import PermanentError, TransientError
 
 PING_TIMEOUT = 1.0
@@ -27,7 +27,7 @@ class OpenAICompatClient:
             base_url=self.base_url,
             headers=headers,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
-            limits=httpx.Limits(max_connections=16, max_keepalive_connections=8),
+            limits=STREAMING_LIMITS,
         )
 
     def __repr__(self) -> str:
