@@ -1,10 +1,10 @@
 import time
 
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
-from generations.services import runner
+from generations.services import runner, warm
 from studio.errors import TransientError
 
 EAGER_BACKOFF_FACTOR = 0.25
@@ -58,3 +58,8 @@ def _recover_on_worker_start(sender=None, **kwargs) -> None:
         run_generation.apply_async(
             args=[generation.pk], countdown=runner.STALE_AFTER.total_seconds() + 5, queue=dispatch.queue_for(index)
         )
+
+
+@worker_init.connect
+def _warm_up_before_forking(sender=None, **kwargs) -> None:
+    warm.warm_up()

@@ -49,9 +49,18 @@ def _build(session: Session, template: str, brief: dict, generation: Generation,
 
 
 def start_generation(
-    session: Session, brief: dict, *, user, template: str = "auto", source: Generation | None = None
+    session: Session,
+    brief: dict,
+    *,
+    user,
+    template: str = "auto",
+    source: Generation | None = None,
+    announce: bool = True,
 ) -> Generation:
-    """Validate the brief, create the generation and its chat card, and hand it to a worker."""
+    """Validate the brief, create the generation and its chat card, and hand it to a worker.
+
+    ``announce=False``: the caller tells the browsers about the card (after what it stored first).
+    """
     if session.owner_id != user.pk:
         raise BriefError("that session is not yours")
     if template not in TEMPLATE_CHOICES:
@@ -76,12 +85,13 @@ def start_generation(
         generation.save(update_fields=["workflow", "message"])
         conversation.set_phase(Phase.GENERATING)
 
-        def announce():
-            notify.message_added_sync(session.pk, message.pk)
-            notify.phase_changed_sync(conversation.pk)
-            dispatch.enqueue(generation)
+        def on_commit():
+            dispatch.enqueue(generation)  # first: a server waiting costs more than a card arriving later
+            if announce:
+                notify.message_added_sync(session.pk, message.pk)
+                notify.phase_changed_sync(conversation.pk)
 
-        transaction.on_commit(announce)
+        transaction.on_commit(on_commit)
     session.touch()
     return generation
 

@@ -249,3 +249,15 @@ def test_an_unexpected_error_fails_the_generation_instead_of_leaving_it_running(
     assert generation.status == Generation.Status.FAILED
     assert "unexpected error" in generation.error and "disk on fire" in generation.error
     assert finished.count(generation.pk) == 1
+
+
+def test_a_worker_warms_up_before_forking_without_touching_the_database_or_a_server(settings):
+    # Runs in the worker's parent process: it must not open connections its forked children would share.
+    from django.template import engines
+
+    from generations.tasks import _warm_up_before_forking
+
+    settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
+    _warm_up_before_forking()  # no django_db mark: a query here would fail the test
+    cached = engines["django"].engine.template_loaders[0].get_template_cache
+    assert "generations/_generation_card.html" in cached

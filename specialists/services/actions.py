@@ -32,6 +32,9 @@ class Posted:
     message: Message
     generate: bool = False
     phase_changed: bool = False
+    # What saying "generate" started: the card's message, or why nothing could start.
+    generation_message_id: int | None = None
+    refusal: str = ""
 
 
 def validate_text(text) -> str:
@@ -59,7 +62,7 @@ def _check_rate(session: Session) -> None:
 
 
 @sync_to_async
-def _post(session_id: int, text: str, *, replaying: bool = False) -> Posted:
+def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Posted:
     with transaction.atomic():
         session = Session.objects.select_for_update().get(pk=session_id)
         if not replaying:
@@ -83,38 +86,43 @@ def _post(session_id: int, text: str, *, replaying: bool = False) -> Posted:
                 conversation.next_round()
         message = conversation.append_message(Role.USER, text)
     session.touch()
-    return Posted(message, generate=generate, phase_changed=changed)
+    posted = Posted(message, generate=generate, phase_changed=changed)
+    if generate:
+        # In the same trip to the database thread: as a second trip, each job's start queued behind
+        # every other session's queries, and with many sessions saying "generate" at once the
+        # ComfyUI servers sat idle for the first second (see PERFORMANCE.md, queue scaling).
+        _start_generation(session, user, conversation, posted)
+    return posted
+
+
+def _start_generation(session: Session, user, conversation: Conversation, posted: Posted) -> None:
+    from generations.services.generate import start_generation
+
+    brief_message = latest_brief(conversation)
+    try:
+        generation = start_generation(session, brief_message.metadata["brief"], user=user, announce=False)
+    except ValueError as exc:  # BriefError is a ValueError
+        posted.refusal = f"Could not start the generation: {exc}"
+    else:
+        posted.generation_message_id = generation.message_id
 
 
 async def post_message(session: Session, user, text, *, replaying: bool = False) -> Posted:
     """Store the artist's message; ``replaying`` skips the rate limit and never starts a generation."""
     text = validate_text(text)
-    posted = await _post(session.pk, text, replaying=replaying)
+    posted = await _post(session.pk, text, user, replaying=replaying)
     message = posted.message
     # Whoever is talking stops: the artist's words open a new turn.
     await live().set_interrupt(message.conversation_id, message.pk)
     await notify.message_added(session.pk, message.pk)
-    if posted.phase_changed:
+    if posted.generation_message_id is not None:
+        # The job is already with a worker; its card follows the artist's words in the chat.
+        await notify.message_added(session.pk, posted.generation_message_id)
+    if posted.phase_changed or posted.generation_message_id is not None:
         await notify.phase_changed(message.conversation_id)
-    if posted.generate:
-        await _generate_from_latest_brief(session, user, message.conversation_id)
+    if posted.refusal:
+        raise Rejected(posted.refusal)
     return posted
-
-
-@sync_to_async
-def _start_generation(session: Session, user, conversation_id: int):
-    from generations.services.generate import start_generation
-
-    conversation = Conversation.objects.get(pk=conversation_id)
-    brief_message = latest_brief(conversation)
-    return start_generation(session, brief_message.metadata["brief"], user=user)
-
-
-async def _generate_from_latest_brief(session: Session, user, conversation_id: int) -> None:
-    try:
-        await _start_generation(session, user, conversation_id)
-    except ValueError as exc:  # BriefError is a ValueError
-        raise Rejected(f"Could not start the generation: {exc}") from exc
 
 
 @sync_to_async

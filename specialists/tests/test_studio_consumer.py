@@ -5,7 +5,7 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from specialists.services import runs
-from studio.core.models import Conversation, Message, Role, Session
+from studio.core.models import Conversation, Message, Phase, Role, Session
 from tests.fixtures.websockets import ChatView
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,6 +17,15 @@ def make_session(user, idea=None):
     conversation = Conversation.objects.create(session=session)
     if idea:
         conversation.append_message(Role.USER, idea)
+    return session
+
+
+@sync_to_async
+def make_reviewed_session(user, brief: dict):
+    session = Session.objects.create(owner=user, title="Fox")
+    conversation = Conversation.objects.create(session=session, phase=Phase.REVIEW)
+    conversation.append_message(Role.USER, "a fox in snow")
+    conversation.append_message(Role.TECHNICAL, "Here is the brief.", metadata={"kind": "brief", "brief": brief})
     return session
 
 
@@ -221,7 +230,7 @@ async def test_a_second_tab_sees_the_same_conversation(open_socket, alice, fake_
 
 
 async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_queued(
-    open_socket, alice, fake_comfyui, settings
+    open_socket, alice, fake_comfyui, fake_ollama, settings
 ):
     from generations.models import Generation
     from generations.services.brief import normalize_brief
@@ -259,5 +268,58 @@ async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_q
         await asyncio.sleep(0.05)
     assert await status() == Generation.Status.COMPLETE
     assert len(fake_comfyui.prompts) == 1
+    await socket.disconnect()
+    await settle(session)
+
+
+async def test_saying_generate_starts_the_job_and_shows_its_card_after_the_words(
+    open_socket, alice, fake_comfyui, fake_ollama, settings
+):
+    from generations.models import Generation
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    brief = {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}
+    session = await make_reviewed_session(alice, brief)
+    socket = await open_socket(alice, session.pk)
+    await settle(session)  # Lens reviews the brief first
+    view = ChatView()
+    await view.drain(socket)
+    await socket.send_json_to({"action": "message", "text": "generate"})
+
+    @sync_to_async
+    def generations():
+        return list(Generation.objects.filter(session=session))
+
+    for _ in range(200):
+        if (found := await generations()) and found[0].status == Generation.Status.COMPLETE:
+            break
+        await asyncio.sleep(0.05)
+    [generation] = await generations()
+    assert generation.status == Generation.Status.COMPLETE
+    assert len(fake_comfyui.prompts) == 1
+    await view.drain(socket, until=lambda v: generation.message_id in v.order)
+    said = next(m for m in await messages_of(session) if m.role == Role.USER and m.content == "generate")
+    assert view.order.index(said.pk) == view.order.index(generation.message_id) - 1
+    await socket.disconnect()
+    await settle(session)
+
+
+async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_why(
+    open_socket, alice, fake_comfyui, fake_ollama, settings
+):
+    from generations.models import Generation
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    session = await make_reviewed_session(alice, {"positive_prompt": "", "width": 512, "height": 512})
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    await socket.send_json_to({"action": "message", "text": "generate"})
+    await view.drain(socket, until=lambda v: any("Could not start the generation" in f for f in v.frames))
+    alert = next(f for f in view.frames if "Could not start the generation" in f)
+    assert "no positive prompt" in alert
+    stored = await messages_of(session)
+    assert stored[-1].role == Role.USER and stored[-1].content == "generate"
+    assert await sync_to_async(Generation.objects.filter(session=session).count)() == 0
     await socket.disconnect()
     await settle(session)

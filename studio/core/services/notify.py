@@ -5,11 +5,11 @@ client, so a consumer can skip what it has already shown (no duplicates after
 a reconnect).
 """
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from studio.core.models import Conversation
-from studio.core.services.broadcast import group_name, push_html
+from studio.core.services.broadcast import group_name, push_html, push_html_sync, run_from_sync
 from studio.core.services.chat_html import render_phase
 
 
@@ -46,8 +46,9 @@ def _phase_html(conversation_id: int):
 
 
 def message_added_sync(session_id: int, message_id: int) -> None:
-    async_to_sync(message_added)(session_id, message_id)
+    run_from_sync(message_added, session_id, message_id)
 
 
 def phase_changed_sync(conversation_id: int) -> None:
-    async_to_sync(phase_changed)(conversation_id)
+    conversation, html = _phase_html(conversation_id)
+    push_html_sync(conversation.session_id, html)
