@@ -99,7 +99,6 @@ def _run(generation_id: int) -> str:
         if generation.cancel_requested and generation.cancel():
             finish(generation)
         return "not claimed"
-    cards.push_card(generation)
     client = ComfyUIClient(server)
     try:
         with client.events(client_id) as events:
@@ -108,6 +107,8 @@ def _run(generation_id: int) -> str:
                 prompt_id = client.submit(generation.workflow, client_id)
                 Generation.objects.filter(pk=generation.pk).update(prompt_id=prompt_id)
                 generation.prompt_id = prompt_id
+            # Only now: rendering and sending the card before the submit kept ComfyUI waiting for it.
+            cards.push_card(generation)
             if not generation.is_finished:
                 _follow(client, events, generation)
     except PermanentError as exc:

@@ -33,18 +33,6 @@ BRIEF = {
 
 
 @pytest.fixture(autouse=True)
-def concurrent_database(transactional_db):
-    from django.db import connection
-
-    if connection.vendor == "sqlite" and connection.is_in_memory_db():
-        pytest.skip(
-            "the in-memory SQLite test database (shared cache) fails a write at once with 'database table is "
-            "locked' when the generation thread and the websocket write together; the studio's SQLite file "
-            "(WAL, 20 s busy timeout) waits instead. Runs on PostgreSQL, or with a file-backed SQLite test database."
-        )
-
-
-@pytest.fixture(autouse=True)
 def in_process_worker(settings, tmp_path):
     # Generations run in this process's worker threads (the default install), with or without REDIS_URL.
     settings.CELERY_TASK_ALWAYS_EAGER = True
@@ -67,22 +55,11 @@ def session_in_review(user) -> Session:
 @sync_to_async
 def press_generate(session, user) -> None:
     """What the brief card's Generate button (and saying "generate") does: the service call."""
-    from django.db import OperationalError
-
     from generations.services.generate import start_generation
     from specialists.services.turns import latest_brief
 
     brief = latest_brief(Session.objects.get(pk=session.pk).current_conversation).metadata["brief"]
-    for attempt in range(10):
-        try:
-            start_generation(Session.objects.get(pk=session.pk), brief, user=user)
-            return
-        except OperationalError as exc:
-            # Only the test database (in-memory SQLite, shared cache) reports a busy table at once
-            # instead of waiting like a file database does.
-            if "locked" not in str(exc) or attempt == 9:
-                raise
-            time.sleep(0.05)
+    start_generation(Session.objects.get(pk=session.pk), brief, user=user)
 
 
 @sync_to_async
