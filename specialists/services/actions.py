@@ -30,7 +30,6 @@ class Rejected(Exception):
 @dataclass
 class Posted:
     message: Message
-    generate: bool = False
     phase_changed: bool = False
     # What saying "generate" started: the card's message, or why nothing could start.
     generation_message_id: int | None = None
@@ -69,11 +68,11 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
             _check_rate(session)
         conversation = session.current_conversation
         phase = conversation.phase
-        generate = False
+        brief_to_generate = None
         changed = False
         wants_generation = GENERATE_INTENT.search(text) and latest_brief(conversation)
         if phase == Phase.REVIEW and wants_generation and not replaying:
-            generate = True
+            brief_to_generate = wants_generation
         elif phase == Phase.REVIEW:
             changed = conversation.set_phase(Phase.SYNTHESIS)  # Pixel revises the brief with the feedback
         elif phase in (Phase.GENERATING, Phase.COMPLETE):
@@ -86,19 +85,18 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
                 conversation.next_round()
         message = conversation.append_message(Role.USER, text)
     session.touch()
-    posted = Posted(message, generate=generate, phase_changed=changed)
-    if generate:
+    posted = Posted(message, phase_changed=changed)
+    if brief_to_generate is not None:
         # In the same trip to the database thread: as a second trip, each job's start queued behind
         # every other session's queries, and with many sessions saying "generate" at once the
         # ComfyUI servers sat idle for the first second (see PERFORMANCE.md, queue scaling).
-        _start_generation(session, user, conversation, posted)
+        _start_generation(session, user, brief_to_generate, posted)
     return posted
 
 
-def _start_generation(session: Session, user, conversation: Conversation, posted: Posted) -> None:
+def _start_generation(session: Session, user, brief_message: Message, posted: Posted) -> None:
     from generations.services.generate import start_generation
 
-    brief_message = latest_brief(conversation)
     try:
         generation = start_generation(session, brief_message.metadata["brief"], user=user, announce=False)
     except ValueError as exc:  # BriefError is a ValueError
