@@ -1,7 +1,7 @@
 """Hand generations to a worker.
 
 With Redis, Celery carries them: one queue per ComfyUI server (comfyui.<n>, n = index in
-settings.COMFYUI_URLS), the least busy server chosen at enqueue time; a worker consumes
+settings.COMFYUI_URLS), the server with the least work left chosen at enqueue time; a worker consumes
 `worker_queues()`. Without it, the task runs in this process's thread pool, never on the event
 loop and never inside the request.
 """
