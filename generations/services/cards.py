@@ -11,6 +11,10 @@ from studio.core.services.broadcast import push_html_sync
 
 log = logging.getLogger(__name__)
 
+CARD_TEMPLATE = "generations/_generation_card.html"
+PROGRESS_TEMPLATE = "generations/_progress.html"
+PREVIEW_TEMPLATE = "generations/_preview.html"
+
 
 def _push(session_id: int, html: str) -> None:
     # Browsers are told best-effort: the database holds the truth and a reload shows it, so a
@@ -39,7 +43,7 @@ def card_context(generation: Generation, *, oob: bool = False, eta: int | None =
 
 
 def render_card(generation: Generation, *, oob: bool = False) -> str:
-    return render_to_string("generations/_generation_card.html", card_context(generation, oob=oob))
+    return render_to_string(CARD_TEMPLATE, card_context(generation, oob=oob))
 
 
 def push_card(generation: Generation) -> None:
@@ -53,10 +57,10 @@ def push_progress(generation: Generation, *, eta: int | None = None) -> None:
     ``eta`` comes from the runner's step rate; without it the card estimates from the start time.
     """
     context = {**card_context(generation, eta=eta), "progress_oob": True}
-    _push(generation.session_id, render_to_string("generations/_progress.html", context))
+    _push(generation.session_id, render_to_string(PROGRESS_TEMPLATE, context))
 
 
 def push_preview(generation: Generation, image: bytes, mime: str) -> None:
     data_url = f"data:{mime};base64,{base64.b64encode(image).decode('ascii')}"
-    html = render_to_string("generations/_preview.html", {"generation": generation, "data_url": data_url})
+    html = render_to_string(PREVIEW_TEMPLATE, {"generation": generation, "data_url": data_url})
     _push(generation.session_id, html)

@@ -8,11 +8,10 @@ ComfyUI servers idle for most of a second (see PERFORMANCE.md, queue scaling).
 from django.template.loader import get_template
 
 from generations.clients import comfyui
-
-CARD_TEMPLATES = ("generations/_generation_card.html", "generations/_progress.html", "generations/_preview.html")
+from generations.services import cards
 
 
 def warm_up() -> None:
     comfyui.prepare()
-    for name in CARD_TEMPLATES:
+    for name in (cards.CARD_TEMPLATE, cards.PROGRESS_TEMPLATE, cards.PREVIEW_TEMPLATE):
         get_template(name)
