@@ -66,6 +66,7 @@ async def measure(
         used += count
         clients = await open_clients(pairs)
         rss_before = [web.proc.rss_mb() for web in webs]
+        cpu_before = sum(web.proc.cpu_seconds() for web in webs)
         if profile_dir and count == max(counts):
             path = profile_dir / f"{stack.label.replace(' ', '')}-{processes}p-{count}.txt"
             with Profile(webs[0].proc, path) as profile:
@@ -73,11 +74,12 @@ async def measure(
             profile.report(f"daphne, {stack.label}, {processes} process(es), {count} sessions")
         else:
             turn = await run_turn(clients, fake, timeout=timeout)
+        cpu = sum(web.proc.cpu_seconds() for web in webs) - cpu_before
         for client in clients:
             await client.close()
         results.append(
             {"sessions": count, "turn": turn, "stats": summary(turn.delays), "rss": [w.proc.rss_mb() for w in webs],
-             "rss_before": rss_before}
+             "rss_before": rss_before, "cpu_per_token": cpu / max(1, len(turn.delays))}
         )
         for web in webs:
             web.proc.check()
@@ -131,7 +133,7 @@ def main() -> None:
                 f"{processes} × daphne · {label}", result["sessions"], stats["n"], ms(stats["p50"]), ms(stats["p90"]),
                 ms(stats["p99"]), ms(stats["max"]), f"{ms(floor['p50'])} / {ms(floor['p99'])}",
                 ratio(stats["p99"], floor["p99"]), "yes" if stats["p99"] < TARGET_P99 else "NO",
-                f"{turn.settled}/{turn.sessions}",
+                f"{turn.settled}/{turn.sessions}", f"{result['cpu_per_token'] * 1000:.2f}",
             ])
             if turn.unmatched or turn.alerts:
                 where = f"{label}, {result['sessions']} sessions"
@@ -139,7 +141,7 @@ def main() -> None:
     print(f"after the run: {load_average()}\n")
     print(table(
         ["configuration", "sessions", "tokens", "p50 ms", "p90 ms", "p99 ms", "max ms", "baseline p50/p99 ms",
-         "p99 ratio", "p99<20ms", "settled"],
+         "p99 ratio", "p99<20ms", "settled", "web CPU ms/token"],
         rows,
     ))
 

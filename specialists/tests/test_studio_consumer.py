@@ -5,7 +5,8 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from specialists.services import runs
-from studio.core.models import Conversation, Message, Phase, Role, Session
+from studio.core.models import Conversation, Message, Role, Session
+from tests.fixtures.generations import finished_generations, session_in_review
 from tests.fixtures.websockets import ChatView
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,15 +18,6 @@ def make_session(user, idea=None):
     conversation = Conversation.objects.create(session=session)
     if idea:
         conversation.append_message(Role.USER, idea)
-    return session
-
-
-@sync_to_async
-def make_reviewed_session(user, brief: dict):
-    session = Session.objects.create(owner=user, title="Fox")
-    conversation = Conversation.objects.create(session=session, phase=Phase.REVIEW)
-    conversation.append_message(Role.USER, "a fox in snow")
-    conversation.append_message(Role.TECHNICAL, "Here is the brief.", metadata={"kind": "brief", "brief": brief})
     return session
 
 
@@ -120,6 +112,26 @@ async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_s
         assert view.bodies[message.pk] == message.content
     token_frames = [f for f in view.frames if "beforeend:#message-" in f and "-body" in f]
     assert len(token_frames) > 3, "tokens were not streamed one by one"
+    await socket.disconnect()
+
+
+async def test_it_streams_model_text_with_markup_as_escaped_text(open_socket, alice, fake_ollama):
+    hostile = '<img src=x onerror="alert(1)"> amber & <script>fetch("/x")</script> light'
+    fake_ollama.responder = lambda body: hostile
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    await socket.send_json_to({"action": "message", "text": "a fox in the snow"})
+    await settle(session)
+    await view.drain(socket)
+    stored = await messages_of(session)
+    for message in stored[1:]:
+        assert message.content == hostile
+        assert view.bodies[message.pk] == hostile  # what the reader sees is the text, not markup
+    token_frames = [f for f in view.frames if "beforeend:#message-" in f]
+    assert len(token_frames) > 3
+    assert not any(tag in frame for frame in view.frames for tag in ("<img", "<script", 'onerror="'))
     await socket.disconnect()
 
 
@@ -257,16 +269,8 @@ async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_q
     assert fake_comfyui.prompts == []
     socket = await open_socket(alice, session.pk)
 
-    @sync_to_async
-    def status():
-        generation.refresh_from_db()
-        return generation.status
-
-    for _ in range(200):
-        if await status() == Generation.Status.COMPLETE:
-            break
-        await asyncio.sleep(0.05)
-    assert await status() == Generation.Status.COMPLETE
+    [resumed] = await finished_generations(session, 1, timeout=10)
+    assert resumed.pk == generation.pk and resumed.status == Generation.Status.COMPLETE
     assert len(fake_comfyui.prompts) == 1
     await socket.disconnect()
     await settle(session)
@@ -279,22 +283,14 @@ async def test_saying_generate_starts_the_job_and_shows_its_card_after_the_words
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
     brief = {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}
-    session = await make_reviewed_session(alice, brief)
+    session = await session_in_review(alice, brief)
     socket = await open_socket(alice, session.pk)
     await settle(session)  # Lens reviews the brief first
     view = ChatView()
     await view.drain(socket)
     await socket.send_json_to({"action": "message", "text": "generate"})
 
-    @sync_to_async
-    def generations():
-        return list(Generation.objects.filter(session=session))
-
-    for _ in range(200):
-        if (found := await generations()) and found[0].status == Generation.Status.COMPLETE:
-            break
-        await asyncio.sleep(0.05)
-    [generation] = await generations()
+    [generation] = await finished_generations(session, 1, timeout=10)
     assert generation.status == Generation.Status.COMPLETE
     assert len(fake_comfyui.prompts) == 1
     await view.drain(socket, until=lambda v: generation.message_id in v.order)
@@ -310,7 +306,7 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
     from generations.models import Generation
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    session = await make_reviewed_session(alice, {"positive_prompt": "", "width": 512, "height": 512})
+    session = await session_in_review(alice, {"positive_prompt": "", "width": 512, "height": 512})
     socket = await open_socket(alice, session.pk)
     view = ChatView()
     await view.drain(socket)

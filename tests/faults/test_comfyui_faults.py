@@ -6,30 +6,16 @@ generation (failed, with a reason the artist can act on, on its card and in the 
 nothing, and leave the conversation able to generate again once ComfyUI is fine.
 """
 
-import time
-
 import pytest
 from asgiref.sync import sync_to_async
 
 from generations.models import Generation, MediaOutput
-from studio.core.models import Conversation, Phase, Role, Session
+from studio.core.models import Session
 from tests.faults.conftest import frames_mentioning
+from tests.fixtures.generations import card_frames, finished_generations, session_in_review
 from tests.fixtures.websockets import ChatView
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-BRIEF = {
-    "positive_prompt": "a lighthouse keeper's cat on the gallery rail, dusk, amber light",
-    "negative_prompt": "blurry",
-    "width": 512,
-    "height": 512,
-    "steps": 4,
-    "cfg": 6.0,
-    "sampler": "euler",
-    "scheduler": "normal",
-    "seed": 4711,
-    "checkpoint": "sd_xl_base_1.0.safetensors",
-}
 
 
 @pytest.fixture(autouse=True)
@@ -40,19 +26,6 @@ def in_process_worker(settings, tmp_path):
 
 
 @sync_to_async
-def session_in_review(user) -> Session:
-    from generations.services.brief import normalize_brief
-    from generations.services.catalog import get_catalog
-
-    session = Session.objects.create(owner=user, title="Lighthouse cat")
-    conversation = Conversation.objects.create(session=session, phase=Phase.REVIEW)
-    conversation.append_message(Role.USER, "a lighthouse keeper's cat at dusk")
-    brief, _ = normalize_brief(BRIEF, get_catalog())
-    conversation.append_message(Role.TECHNICAL, "Here is the brief.", metadata={"kind": "brief", "brief": brief})
-    return session
-
-
-@sync_to_async
 def press_generate(session, user) -> None:
     """What the brief card's Generate button (and saying "generate") does: the service call."""
     from generations.services.generate import start_generation
@@ -60,28 +33,6 @@ def press_generate(session, user) -> None:
 
     brief = latest_brief(Session.objects.get(pk=session.pk).current_conversation).metadata["brief"]
     start_generation(Session.objects.get(pk=session.pk), brief, user=user)
-
-
-@sync_to_async
-def generations_of(session) -> list[Generation]:
-    return list(Generation.objects.filter(session=session).order_by("pk"))
-
-
-async def finished_generations(session, count: int, timeout: float = 30, *, reader=generations_of) -> list[Generation]:
-    import asyncio
-
-    deadline = time.monotonic() + timeout
-    while True:
-        generations = await reader(session)
-        if len(generations) >= count and all(g.is_finished for g in generations):
-            return generations
-        if time.monotonic() > deadline:
-            raise AssertionError(f"generations still unfinished: {[(g.pk, g.status) for g in generations]}")
-        await asyncio.sleep(0.05)
-
-
-def card_frames(view, generation: Generation, status: str) -> list[str]:
-    return [f for f in view.frames if f'id="generation-{generation.pk}"' in f and f'data-status="{status}"' in f]
 
 
 def take_comfyui_down(fake, settings):

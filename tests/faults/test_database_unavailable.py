@@ -16,7 +16,7 @@ from django.db import connection
 from generations.models import Generation
 from studio.core.models import Message, Role
 from tests.faults.conftest import frames_mentioning, make_session, messages_of_apart, stored_when
-from tests.faults.test_comfyui_faults import card_frames, finished_generations, session_in_review
+from tests.fixtures.generations import card_frames, finished_generations, session_in_review
 from tests.fixtures.websockets import ChatView
 
 pytestmark = pytest.mark.django_db(transaction=True)
