@@ -219,6 +219,7 @@ def main() -> None:
     parser.add_argument("--step-delay", type=float, default=0.1, help="seconds per sampler step (8 steps a job)")
     parser.add_argument("--timeout", type=float, default=90)
     parser.add_argument("--profile", type=Path, help="directory for a py-spy profile of daphne (overhead part)")
+    parser.add_argument("--scaling-only", action="store_true", help="skip the overhead part")
     add_scaled_flags(parser)
     args = parser.parse_args()
     if args.profile:
@@ -236,9 +237,10 @@ def main() -> None:
     print(f"fake ComfyUI: 8 sampler steps × {args.step_delay * 1000:g} ms, no previews\n")
 
     rows = []
-    for label, db, rd in [("SQLite · in-process pool", None, None)] + (
+    overhead_configs = [("SQLite · in-process pool", None, None)] + (
         [("PostgreSQL · Redis · Celery", database_url, redis_url)] if database_url else []
-    ):
+    )
+    for label, db, rd in [] if args.scaling_only else overhead_configs:
         with Stack(label, database_url=db, redis_url=rd) as stack:
             stack.start_ollama(token_delay=0.005)
             stack.migrate()
@@ -251,9 +253,10 @@ def main() -> None:
         card = result["card"]
         print(f"{label}: generate → the card's first frame on the client (before the worker starts): "
               f"p50 {ms(card['p50'])} ms, max {ms(card['max'])} ms")
-    print()
-    print(table(["configuration", "span", "n", "p50 ms", "p90 ms", "max ms", "direct client p50/max ms",
-                 "p50 ratio", "max<300ms"], rows))
+    if rows:
+        print()
+        print(table(["configuration", "span", "n", "p50 ms", "p90 ms", "max ms", "direct client p50/max ms",
+                     "p50 ratio", "max<300ms"], rows))
     print()
 
     counts = [int(n) for n in args.servers.split(",")]

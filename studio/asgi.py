@@ -10,7 +10,10 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from generations.services import warm  # noqa: E402
 from specialists.routing import websocket_urlpatterns  # noqa: E402
+
+warm.warm_up_web()
 
 application = ProtocolTypeRouter(
     {

@@ -12,7 +12,7 @@ from generations.services.brief import BriefError, is_video_checkpoint, normaliz
 from generations.services.catalog import get_catalog
 from generations.services.custom_workflow import apply_custom_workflow
 from generations.workflows import TEMPLATES
-from studio.core.models import Phase, Role, Session
+from studio.core.models import Conversation, Phase, Role, Session
 from studio.core.services import notify
 from studio.core.services.broadcast import kick_sync
 
@@ -56,10 +56,12 @@ def start_generation(
     template: str = "auto",
     source: Generation | None = None,
     announce: bool = True,
+    conversation: Conversation | None = None,
 ) -> Generation:
     """Validate the brief, create the generation and its chat card, and hand it to a worker.
 
     ``announce=False``: the caller tells the browsers about the card (after what it stored first).
+    ``conversation``: the session's current one, when the caller (in its own transaction) has it.
     """
     if session.owner_id != user.pk:
         raise BriefError("that session is not yours")
@@ -73,7 +75,7 @@ def start_generation(
         raise BriefError("reworking an image needs the image to start from")
     kind = MediaKind.VIDEO if template == "video" else MediaKind.IMAGE
     with transaction.atomic():
-        conversation = session.current_conversation
+        conversation = conversation or session.current_conversation
         generation = Generation.objects.create(
             session=session, conversation=conversation, kind=kind, template=template, parameters=brief, source=source
         )

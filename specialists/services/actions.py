@@ -84,22 +84,25 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
             if set(plan_for(phase, session.settings).speakers) <= finished:
                 conversation.next_round()
         message = conversation.append_message(Role.USER, text)
-    session.touch()
-    posted = Posted(message, phase_changed=changed)
-    if brief_to_generate is not None:
-        # In the same trip to the database thread: as a second trip, each job's start queued behind
-        # every other session's queries, and with many sessions saying "generate" at once the
-        # ComfyUI servers sat idle for the first second (see PERFORMANCE.md, queue scaling).
-        _start_generation(session, user, brief_to_generate, posted)
+        posted = Posted(message, phase_changed=changed)
+        if brief_to_generate is not None:
+            # In the same trip to the database thread and the same transaction: each extra trip queued
+            # behind every other session's queries, each extra commit waited for the disk, and with many
+            # sessions saying "generate" at once the ComfyUI servers sat idle meanwhile (PERFORMANCE.md).
+            _start_generation(session, conversation, user, brief_to_generate, posted)
+        if posted.generation_message_id is None:
+            session.touch()  # a started generation has touched it
     return posted
 
 
-def _start_generation(session: Session, user, brief_message: Message, posted: Posted) -> None:
+def _start_generation(session: Session, conversation, user, brief_message: Message, posted: Posted) -> None:
     from generations.services.generate import start_generation
 
     try:
-        generation = start_generation(session, brief_message.metadata["brief"], user=user, announce=False)
-    except ValueError as exc:  # BriefError is a ValueError
+        generation = start_generation(
+            session, brief_message.metadata["brief"], user=user, announce=False, conversation=conversation
+        )
+    except ValueError as exc:  # BriefError is a ValueError, raised before anything is stored
         posted.refusal = f"Could not start the generation: {exc}"
     else:
         posted.generation_message_id = generation.message_id
