@@ -96,15 +96,20 @@ async def test_it_rejects_malformed_frames(open_socket, alice):
     await socket.disconnect()
 
 
-async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_socket, alice, fake_ollama):
-    session = await make_session(alice)
-    socket = await open_socket(alice, session.pk)
+async def heard_out(open_socket, user, idea: str = "a fox in the snow"):
+    """The artist says ``idea`` and the team's round ends: the socket, what it showed, what is stored."""
+    session = await make_session(user)
+    socket = await open_socket(user, session.pk)
     view = ChatView()
     await view.drain(socket)
-    await socket.send_json_to({"action": "message", "text": "a fox in the snow"})
+    await socket.send_json_to({"action": "message", "text": idea})
     await settle(session)
     await view.drain(socket)
-    stored = await messages_of(session)
+    return socket, view, await messages_of(session)
+
+
+async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_socket, alice, fake_ollama):
+    socket, view, stored = await heard_out(open_socket, alice)
     assert [m.role for m in stored] == [Role.USER, Role.STYLE, Role.COMPOSITION, Role.STORY]
     assert all(m.status == Message.Status.COMPLETE for m in stored)
     for message in stored[1:]:
@@ -118,14 +123,7 @@ async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_s
 async def test_it_streams_model_text_with_markup_as_escaped_text(open_socket, alice, fake_ollama):
     hostile = '<img src=x onerror="alert(1)"> amber & <script>fetch("/x")</script> light'
     fake_ollama.responder = lambda body: hostile
-    session = await make_session(alice)
-    socket = await open_socket(alice, session.pk)
-    view = ChatView()
-    await view.drain(socket)
-    await socket.send_json_to({"action": "message", "text": "a fox in the snow"})
-    await settle(session)
-    await view.drain(socket)
-    stored = await messages_of(session)
+    socket, view, stored = await heard_out(open_socket, alice)
     for message in stored[1:]:
         assert message.content == hostile
         assert view.bodies[message.pk] == hostile  # what the reader sees is the text, not markup
