@@ -95,14 +95,16 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
     return posted
 
 
-def _start_generation(session: Session, conversation, user, brief_message: Message, posted: Posted) -> None:
+def _start_generation(
+    session: Session, conversation: Conversation, user, brief_message: Message, posted: Posted
+) -> None:
     from generations.services.generate import start_generation
 
     try:
         generation = start_generation(
             session, brief_message.metadata["brief"], user=user, announce=False, conversation=conversation
         )
-    except ValueError as exc:  # BriefError is a ValueError, raised before anything is stored
+    except ValueError as exc:  # BriefError; whatever start_generation had stored is rolled back to its savepoint
         posted.refusal = f"Could not start the generation: {exc}"
     else:
         posted.generation_message_id = generation.message_id

@@ -298,22 +298,36 @@ async def test_saying_generate_starts_the_job_and_shows_its_card_after_the_words
     await settle(session)
 
 
+@pytest.mark.parametrize(
+    "brief, reason",
+    [
+        # refused while checking the brief
+        ({"positive_prompt": "", "width": 512, "height": 512}, "no positive prompt"),
+        # refused while building the workflow, inside the generation's transaction
+        ({"positive_prompt": "a fox", "width": 512, "height": 512, "media_kind": "video"}, "svd_xt.safetensors"),
+    ],
+)
 async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_why(
-    open_socket, alice, fake_comfyui, fake_ollama, settings
+    open_socket, alice, fake_comfyui, fake_ollama, settings, brief, reason
 ):
     from generations.models import Generation
 
     settings.CELERY_TASK_ALWAYS_EAGER = True
-    session = await session_in_review(alice, {"positive_prompt": "", "width": 512, "height": 512})
+    fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors"])  # no Stable Video Diffusion
+    session = await session_in_review(alice, brief)
     socket = await open_socket(alice, session.pk)
+    await settle(session)  # Lens reviews the brief first
     view = ChatView()
     await view.drain(socket)
+    before = await messages_of(session)
     await socket.send_json_to({"action": "message", "text": "generate"})
     await view.drain(socket, until=lambda v: any("Could not start the generation" in f for f in v.frames))
     alert = next(f for f in view.frames if "Could not start the generation" in f)
-    assert "no positive prompt" in alert
+    assert reason in alert
     stored = await messages_of(session)
+    assert stored[:-1] == before, "a card or notice of the refused generation was kept"
     assert stored[-1].role == Role.USER and stored[-1].content == "generate"
     assert await sync_to_async(Generation.objects.filter(session=session).count)() == 0
+    assert await sync_to_async(lambda: Session.objects.get(pk=session.pk).current_conversation.phase)() == "review"
     await socket.disconnect()
     await settle(session)
