@@ -383,6 +383,17 @@ class Stack:
             wait_http(f"{web.url}/healthz", web.proc, timeout=60)
         return webs
 
+    def start_floor(self, count: int = 1) -> list[Web]:
+        """Daphne serving bench/channels_floor.py with this stack's settings (its channel layer)."""
+        webs = []
+        for _ in range(count):
+            port = free_port()
+            argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.channels_floor:application"]
+            webs.append(Web(self.spawn(f"floor-daphne-{port}", argv), port))
+        for web in webs:
+            _wait_listening(web, timeout=60)  # it serves websockets only: no page to ask for
+        return webs
+
     def start_worker(self, *, queues: str, concurrency: int, name: str = "celery-worker") -> Proc:
         proc = self.spawn(
             name,
@@ -395,6 +406,20 @@ class Stack:
         """Run Python with Django configured for this stack; returns its last stdout line."""
         script = "import django; django.setup()\n" + code
         return self.run([PYTHON, "-c", script]).strip().splitlines()[-1]
+
+
+def _wait_listening(web: Web, timeout: float) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        web.proc.check()
+        try:
+            socket.create_connection(("127.0.0.1", web.port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{web.proc.name} did not listen on {web.port} within {timeout}s:\n{web.proc.tail()}")
 
 
 # ---- the machine -----------------------------------------------------------------------------------
@@ -761,6 +786,33 @@ async def baseline_delays(ollama_url: str, streams: int, *, model: str = "llama3
             continue
         delays += [got - sent for got, sent in zip(arrivals[tag], record["token_times"], strict=False)]
     return delays
+
+
+async def floor_delays(webs: list[Web], streams: int, *, tokens: int, token_delay: float) -> tuple[list[float], float]:
+    """Per-token delay through bench/channels_floor.py (stamped at the group send) for `streams` sockets
+    spread over `webs`, and the daphne processes' CPU seconds per frame."""
+    from websockets.asyncio.client import connect
+
+    sockets = []
+    for start in range(0, streams, 25):  # in batches, as open_clients does
+        sockets += await asyncio.gather(*(
+            connect(f"{webs[i % len(webs)].ws_url}/", max_size=None, open_timeout=30, ping_interval=None)
+            for i in range(start, min(streams, start + 25))
+        ))
+    delays: list[float] = []
+
+    async def read(socket) -> None:
+        for _ in range(tokens):
+            sent = float(await socket.recv())
+            delays.append(time.time() - sent)
+
+    cpu_before = sum(web.proc.cpu_seconds() for web in webs)
+    order = json.dumps({"tokens": tokens, "delay": token_delay})
+    await asyncio.gather(*(socket.send(order) for socket in sockets))
+    await asyncio.wait_for(asyncio.gather(*(read(socket) for socket in sockets)), tokens * token_delay * 20 + 60)
+    cpu = sum(web.proc.cpu_seconds() for web in webs) - cpu_before
+    await asyncio.gather(*(socket.close() for socket in sockets))
+    return delays, cpu / max(1, len(delays))
 
 
 # ---- `python -m bench.harness prepare`: runs inside a stack's environment ---------------------------

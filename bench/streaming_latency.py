@@ -2,10 +2,13 @@
 
 The fake Ollama (its CLI, in its own process) stamps every token with time.time() as it writes it;
 real websocket clients (the `websockets` library) on real daphne processes stamp every frame on
-receipt. Each client's session runs one ideation round (3 specialists, one after another, ~35
+receipt. Each client's session runs one ideation round (3 specialists, one after another, ~44
 tokens each); a token's delay is the moment the client first shows its last character minus the
 moment the engine sent it. Baseline: the same delay for httpx reading /api/chat directly, with
-as many concurrent streams.
+as many concurrent streams. Floor: the same number of sockets on daphne with the same settings,
+each forwarded a round's worth of group-sent tokens by a consumer that does nothing else
+(bench/channels_floor.py), and that daphne's CPU per frame: what the framework and its channel
+layer cost before the studio does anything.
 
 Configurations: one daphne on SQLite + the in-memory channel layer (the default install), and
 with DATABASE_URL (PostgreSQL) and REDIS_URL set, one and two daphne processes on channels-redis
@@ -30,6 +33,7 @@ from bench.harness import (  # noqa: E402
     Stack,
     add_scaled_flags,
     baseline_delays,
+    floor_delays,
     install_signal_handlers,
     load_average,
     machine_info,
@@ -45,11 +49,13 @@ from bench.harness import (  # noqa: E402
 )
 
 TARGET_P99 = 0.020
+FLOOR_TOKENS = 133  # what one session's round streams: three replies from the fake engine
 
 
 async def measure(
     stack: Stack, processes: int, counts: list[int], token_delay: float, timeout: float, profile_dir: Path | None
 ) -> list[dict]:
+    floors = await measure_floor(stack, processes, counts, token_delay)
     fake = stack.start_ollama(token_delay=token_delay)
     stack.migrate()
     sessions = stack.prepare(1 + sum(counts))
@@ -79,11 +85,24 @@ async def measure(
             await client.close()
         results.append(
             {"sessions": count, "turn": turn, "stats": summary(turn.delays), "rss": [w.proc.rss_mb() for w in webs],
-             "rss_before": rss_before, "cpu_per_token": cpu / max(1, len(turn.delays))}
+             "rss_before": rss_before, "cpu_per_token": cpu / max(1, len(turn.delays)), "floor": floors[count]}
         )
         for web in webs:
             web.proc.check()
     return results
+
+
+async def measure_floor(stack: Stack, processes: int, counts: list[int], token_delay: float) -> dict[int, dict]:
+    """Daphne and this stack's channel layer forwarding a round's worth of tokens per socket, nothing else."""
+    webs = stack.start_floor(processes)
+    await floor_delays(webs, 1, tokens=10, token_delay=token_delay)  # warm-up
+    floors = {}
+    for count in counts:
+        delays, cpu = await floor_delays(webs, count, tokens=FLOOR_TOKENS, token_delay=token_delay)
+        floors[count] = {**summary(delays), "cpu_per_frame": cpu}
+    for web in webs:
+        stack.stop(web.proc)
+    return floors
 
 
 async def baselines(counts: list[int], token_delay: float) -> dict[int, dict]:
@@ -128,12 +147,14 @@ def main() -> None:
         with Stack(label, database_url=db, redis_url=rd) as stack:
             results = asyncio.run(measure(stack, processes, counts, args.token_delay, args.timeout, args.profile))
         for result in results:
-            stats, turn, floor = result["stats"], result["turn"], base[result["sessions"]]
+            stats, turn, base_read = result["stats"], result["turn"], base[result["sessions"]]
+            floor = result["floor"]
             rows.append([
                 f"{processes} × daphne · {label}", result["sessions"], stats["n"], ms(stats["p50"]), ms(stats["p90"]),
-                ms(stats["p99"]), ms(stats["max"]), f"{ms(floor['p50'])} / {ms(floor['p99'])}",
-                ratio(stats["p99"], floor["p99"]), "yes" if stats["p99"] < TARGET_P99 else "NO",
-                f"{turn.settled}/{turn.sessions}", f"{result['cpu_per_token'] * 1000:.2f}",
+                ms(stats["p99"]), ms(stats["max"]), f"{ms(base_read['p50'])} / {ms(base_read['p99'])}",
+                ratio(stats["p99"], base_read["p99"]), f"{ms(floor['p50'])} / {ms(floor['p99'])}",
+                "yes" if stats["p99"] < TARGET_P99 else "NO", f"{turn.settled}/{turn.sessions}",
+                f"{result['cpu_per_token'] * 1000:.2f}", f"{floor['cpu_per_frame'] * 1000:.2f}",
             ])
             if turn.unmatched or turn.alerts:
                 where = f"{label}, {result['sessions']} sessions"
@@ -141,7 +162,7 @@ def main() -> None:
     print(f"after the run: {load_average()}\n")
     print(table(
         ["configuration", "sessions", "tokens", "p50 ms", "p90 ms", "p99 ms", "max ms", "baseline p50/p99 ms",
-         "p99 ratio", "p99<20ms", "settled", "web CPU ms/token"],
+         "p99 ratio", "floor p50/p99 ms", "p99<20ms", "settled", "web CPU ms/token", "floor CPU ms/frame"],
         rows,
     ))
 
