@@ -71,6 +71,22 @@ class LoggedProcess:
             fields = stat.read().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+    def thread_cpu_seconds(self) -> tuple[float, float]:
+        """CPU time so far of the main thread (daphne's event loop) and of all other live threads together."""
+        tick = os.sysconf("SC_CLK_TCK")
+        main = others = 0.0
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # the thread ended meanwhile
+            seconds = (int(fields[11]) + int(fields[12])) / tick
+            if int(task.name) == self.pid:
+                main = seconds
+            else:
+                others += seconds
+        return main, others
+
     def kill9(self) -> None:
         """The whole process group, at once: a crash, not a shutdown."""
         if self.alive:
