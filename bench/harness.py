@@ -41,7 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.processes import LoggedProcess, free_port, http, wait_http  # noqa: E402
+from tests.processes import LoggedProcess, free_port, http, wait_http, wait_listening  # noqa: E402
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -391,7 +391,7 @@ class Stack:
             argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.channels_floor:application"]
             webs.append(Web(self.spawn(f"floor-daphne-{port}", argv), port))
         for web in webs:
-            _wait_listening(web, timeout=60)  # it serves websockets only: no page to ask for
+            wait_listening(web.port, web.proc, timeout=60)
         return webs
 
     def start_worker(self, *, queues: str, concurrency: int, name: str = "celery-worker") -> Proc:
@@ -406,20 +406,6 @@ class Stack:
         """Run Python with Django configured for this stack; returns its last stdout line."""
         script = "import django; django.setup()\n" + code
         return self.run([PYTHON, "-c", script]).strip().splitlines()[-1]
-
-
-def _wait_listening(web: Web, timeout: float) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        web.proc.check()
-        try:
-            socket.create_connection(("127.0.0.1", web.port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{web.proc.name} did not listen on {web.port} within {timeout}s:\n{web.proc.tail()}")
 
 
 # ---- the machine -----------------------------------------------------------------------------------

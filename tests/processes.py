@@ -67,20 +67,16 @@ class LoggedProcess:
 
     def cpu_seconds(self) -> float:
         """User + system CPU time the process itself has used so far."""
-        with open(f"/proc/{self.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _cpu_seconds(Path(f"/proc/{self.pid}/stat"))
 
     def thread_cpu_seconds(self) -> tuple[float, float]:
         """CPU time so far of the main thread (daphne's event loop) and of all other live threads together."""
-        tick = os.sysconf("SC_CLK_TCK")
         main = others = 0.0
         for task in Path(f"/proc/{self.pid}/task").iterdir():
             try:
-                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                seconds = _cpu_seconds(task / "stat")
             except OSError:
                 continue  # the thread ended meanwhile
-            seconds = (int(fields[11]) + int(fields[12])) / tick
             if int(task.name) == self.pid:
                 main = seconds
             else:
@@ -105,6 +101,12 @@ class LoggedProcess:
                 self.proc.wait(5)
             except ProcessLookupError:
                 pass
+
+
+def _cpu_seconds(stat: Path) -> float:
+    """User + system time from a /proc stat file (of a process or of one of its threads)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def http(method: str, url: str, body=None, timeout: float = 10, headers: dict | None = None) -> tuple[int, bytes]:
@@ -133,6 +135,19 @@ def wait_http(url: str, process: LoggedProcess, timeout: float = 60) -> None:
             last = str(exc)
         time.sleep(0.1)
     raise RuntimeError(f"{process.name} did not answer {url} within {timeout}s ({last}):\n{process.tail()}")
+
+
+def wait_listening(port: int, process: LoggedProcess, timeout: float = 60) -> None:
+    """For a server with nothing to ask over HTTP (a websocket-only app): wait until it accepts connections."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        process.check()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{process.name} did not listen on {port} within {timeout}s:\n{process.tail()}")
 
 
 def wait_log(process: LoggedProcess, pattern: str, timeout: float = 60) -> None:
