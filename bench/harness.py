@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import atexit
 import bisect
+import functools
 import html
 import json
 import os
@@ -367,29 +368,28 @@ class Stack:
         rows = json.loads(out.strip().splitlines()[-1])
         return [SessionInfo(r["session_id"], r["cookie"], r["tag"]) for r in rows]
 
-    def start_web(self, count: int = 1) -> list[Web]:
+    def _start_daphnes(self, application: str, count: int, name: str) -> list[Web]:
         webs = []
         for _ in range(count):
             port = free_port()
-            argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "studio.asgi:application"]
+            argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), application]
             if os.environ.get("BENCH_SWITCH_INTERVAL"):  # experiment: the GIL hand-over interval of daphne
                 boot = (f"import sys; sys.setswitchinterval({float(os.environ['BENCH_SWITCH_INTERVAL'])}); "
                         "sys.argv[0] = 'daphne'; from daphne.cli import CommandLineInterface; "
                         "CommandLineInterface.entrypoint()")
                 argv = [PYTHON, "-c", boot, *argv[3:]]
-            proc = self.spawn(f"daphne-{port}", argv)
-            webs.append(Web(proc, port))
+            webs.append(Web(self.spawn(f"{name}-{port}", argv), port))
+        return webs
+
+    def start_web(self, count: int = 1) -> list[Web]:
+        webs = self._start_daphnes("studio.asgi:application", count, "daphne")
         for web in webs:
             wait_http(f"{web.url}/healthz", web.proc, timeout=60)
         return webs
 
     def start_floor(self, count: int = 1) -> list[Web]:
         """Daphne serving bench/channels_floor.py with this stack's settings (its channel layer)."""
-        webs = []
-        for _ in range(count):
-            port = free_port()
-            argv = [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "bench.channels_floor:application"]
-            webs.append(Web(self.spawn(f"floor-daphne-{port}", argv), port))
+        webs = self._start_daphnes("bench.channels_floor:application", count, "floor-daphne")
         for web in webs:
             wait_listening(web.port, web.proc, timeout=60)
         return webs
@@ -695,11 +695,18 @@ def token_delays(records: list[dict], clients: list[ChatClient]) -> tuple[list[f
     return delays, {"unmatched_replies": unmatched}
 
 
+async def open_in_batches(openers: list, size: int = 25) -> list:
+    """Await each opener's coroutine, `size` at a time: a connection storm measures the accept queue,
+    not streaming."""
+    opened = []
+    for start in range(0, len(openers), size):
+        opened += await asyncio.gather(*(opener() for opener in openers[start : start + size]))
+    return opened
+
+
 async def open_clients(pairs: list[tuple[Web, SessionInfo]]) -> list[ChatClient]:
     clients = [ChatClient(web, session) for web, session in pairs]
-    # Open in modest batches: a connection storm measures the accept queue, not streaming.
-    for start in range(0, len(clients), 25):
-        await asyncio.gather(*(c.open() for c in clients[start : start + 25]))
+    await open_in_batches([client.open for client in clients])
     await asyncio.gather(*(c.wait_for(lambda c: c.frames >= 1, 30) for c in clients))
     return clients
 
@@ -779,12 +786,10 @@ async def floor_delays(webs: list[Web], streams: int, *, tokens: int, token_dela
     spread over `webs`, and the daphne processes' CPU seconds per frame."""
     from websockets.asyncio.client import connect
 
-    sockets = []
-    for start in range(0, streams, 25):  # in batches, as open_clients does
-        sockets += await asyncio.gather(*(
-            connect(f"{webs[i % len(webs)].ws_url}/", max_size=None, open_timeout=30, ping_interval=None)
-            for i in range(start, min(streams, start + 25))
-        ))
+    urls = [f"{webs[i % len(webs)].ws_url}/" for i in range(streams)]
+    sockets = await open_in_batches(
+        [functools.partial(connect, url, max_size=None, open_timeout=30, ping_interval=None) for url in urls]
+    )
     delays: list[float] = []
 
     async def read(socket) -> None:
