@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.engines", "tests.fixtures.users", "tests.fixtures.websockets"]
+pytest_plugins = [
+    "tests.fixtures.engines",
+    "tests.fixtures.render_farm",
+    "tests.fixtures.users",
+    "tests.fixtures.websockets",
+]

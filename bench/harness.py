@@ -828,7 +828,8 @@ def _prepare(sessions: int, settings: dict, *, review: bool = False) -> None:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
-    from studio.core.models import Conversation, Session
+    from specialists.models import Conversation
+    from studio.core.models import Session
 
     user, _ = get_user_model().objects.get_or_create(username=f"bench-{uuid.uuid4().hex[:6]}")
     store = SessionStore()
@@ -851,7 +852,7 @@ def _prepare(sessions: int, settings: dict, *, review: bool = False) -> None:
             # A seed per session: ComfyUI serves an identical prompt from its cache without running it.
             brief, _ = normalize_brief({**BENCH_BRIEF, "seed": uuid.uuid4().int % 2**31}, catalog)
             conversation.append_message("user", f"{tag}: a lighthouse keeper's cat at dusk")
-            conversation.append_message("technical", "Here is the brief.", metadata={"kind": "brief", "brief": brief})
+            conversation.append_message("technical", "Here is the brief.", kind="brief", brief=brief)
         rows.append({"session_id": session.pk, "cookie": cookie, "tag": tag})
     print(json.dumps(rows))
 

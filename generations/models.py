@@ -1,7 +1,7 @@
 from django.db import models
 from django.utils import timezone
 
-from studio.core.models import Conversation, Message, Session
+from studio.core.models import Session
 
 
 class MediaKind(models.TextChoices):
@@ -18,13 +18,9 @@ class Generation(models.Model):
         CANCELLED = "cancelled", "Cancelled"
 
     FINISHED = (Status.COMPLETE, Status.FAILED, Status.CANCELLED)
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="generations")
-    conversation = models.ForeignKey(
-        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations"
-    )
-    # The chat message that shows this generation's card.
-    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="generations")
     source = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived")
     kind = models.CharField(max_length=8, choices=MediaKind.choices, default=MediaKind.IMAGE)
     template = models.CharField(max_length=64, default="txt2img")

@@ -1,10 +1,9 @@
 import time
 
 from celery import shared_task
-from celery.signals import worker_init, worker_ready
 from django.conf import settings
 
-from generations.services import runner, warm
+from generations.services import runner
 from studio.errors import TransientError
 
 EAGER_BACKOFF_FACTOR = 0.25
@@ -42,24 +41,3 @@ def run_generation(self, generation_id: int) -> str:
             queue=routing.get("routing_key") or None,
         )
     return outcome
-
-
-@worker_ready.connect
-def _recover_on_worker_start(sender=None, **kwargs) -> None:
-    """Jobs whose messages were lost (broker flushed, studio restarted mid-enqueue) get a new one."""
-    from generations.models import Generation
-    from generations.services import dispatch
-
-    dispatch.recover_orphans()
-    # A job whose worker died moments ago still looks alive, and its message only comes back after the
-    # broker's visibility timeout (an hour): look again once its heartbeat can be stale (BUSY re-checks).
-    for generation in Generation.objects.filter(status=Generation.Status.RUNNING).only("pk", "server"):
-        index = dispatch._server_index(generation.server) or 0
-        run_generation.apply_async(
-            args=[generation.pk], countdown=runner.STALE_AFTER.total_seconds() + 5, queue=dispatch.queue_for(index)
-        )
-
-
-@worker_init.connect
-def _warm_up_before_forking(sender=None, **kwargs) -> None:
-    warm.warm_up()

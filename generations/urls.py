@@ -4,11 +4,6 @@ from generations import views
 
 app_name = "generations"
 urlpatterns = [
-    path(
-        "sessions/<int:session_id>/briefs/<int:message_id>/generate/",
-        views.generate_from_brief,
-        name="generate",
-    ),
     path("sessions/<int:session_id>/gallery/", views.gallery, name="gallery"),
     path("sessions/<int:session_id>/workflow/", views.workflow_upload, name="workflow_upload"),
     path("sessions/<int:session_id>/workflow/delete/", views.workflow_delete, name="workflow_delete"),
@@ -16,7 +11,6 @@ urlpatterns = [
     path("generations/<int:generation_id>/variation/", views.variation, name="variation"),
     path("generations/<int:generation_id>/rework/", views.rework, name="rework"),
     path("generations/<int:generation_id>/reproduce/", views.reproduce, name="reproduce"),
-    path("generations/<int:generation_id>/refine/", views.refine, name="refine"),
     path("media/<int:output_id>/", views.media, name="media"),
     path("media/<int:output_id>/download/", views.media, {"download": True}, name="download"),
     path("media/<path:path>", views.media_file, name="media_file"),

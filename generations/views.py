@@ -4,11 +4,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.views.decorators.http import require_POST
 
-from generations.forms import BriefForm, WorkflowUploadForm
+from generations.forms import WorkflowUploadForm
 from generations.models import Generation, MediaOutput
 from generations.services import custom_workflow, generate
 from generations.services.brief import BriefError
-from studio.core.models import Message, Role, Session
+from studio.core.models import Session
 
 
 def _owned_session(request, session_id: int) -> Session:
@@ -21,7 +21,7 @@ def _owned_generation(request, generation_id: int) -> Generation:
     )
 
 
-def _done(request, session: Session, error: str = "", target: str = ""):
+def action_done(request, session: Session, error: str = "", target: str = ""):
     """htmx gets a small fragment (the card itself updates over the websocket); a plain form post is redirected."""
     if request.htmx:
         status = 400 if error else 200
@@ -32,29 +32,13 @@ def _done(request, session: Session, error: str = "", target: str = ""):
     return redirect(session)
 
 
-@require_POST
-def generate_from_brief(request, session_id: int, message_id: int):
-    session = _owned_session(request, session_id)
-    get_object_or_404(
-        Message, pk=message_id, conversation__session=session, role=Role.TECHNICAL, metadata__kind="brief"
-    )
-    form = BriefForm(request.POST)
-    if not form.is_valid():
-        return _done(request, session, form.error_text())
-    try:
-        generate.start_generation(session, form.brief(), user=request.user, template=form.cleaned_data["template"])
-    except BriefError as exc:
-        return _done(request, session, f"Could not start the generation: {exc}.")
-    return _done(request, session)
-
-
 def _action(request, generation_id: int, action) -> HttpResponse:
     generation = _owned_generation(request, generation_id)
     try:
         action(generation)
     except BriefError as exc:
-        return _done(request, generation.session, f"{exc}.")
-    return _done(request, generation.session)
+        return action_done(request, generation.session, f"{exc}.")
+    return action_done(request, generation.session)
 
 
 @require_POST
@@ -75,11 +59,6 @@ def rework(request, generation_id: int):
 @require_POST
 def reproduce(request, generation_id: int):
     return _action(request, generation_id, lambda g: generate.reproduce(g, user=request.user))
-
-
-@require_POST
-def refine(request, generation_id: int):
-    return _action(request, generation_id, lambda g: generate.refine(g, user=request.user))
 
 
 def gallery(request, session_id: int):
@@ -129,7 +108,7 @@ def workflow_upload(request, session_id: int):
             messages.success(request, "Custom workflow saved. Choose “custom” on a brief to use it.")
     else:
         messages.error(request, f"The workflow was not saved: {form.error_text()}")
-    return redirect("core:session_settings", session.pk)
+    return redirect("specialists:session_settings", session.pk)
 
 
 @require_POST
@@ -137,4 +116,4 @@ def workflow_delete(request, session_id: int):
     session = _owned_session(request, session_id)
     custom_workflow.CustomWorkflow.objects.filter(session=session).delete()
     messages.success(request, "Custom workflow removed.")
-    return redirect("core:session_settings", session.pk)
+    return redirect("specialists:session_settings", session.pk)

@@ -5,12 +5,15 @@ class SpecialistsConfig(AppConfig):
     name = "specialists"
 
     def ready(self):
-        from generations.signals import generation_finished
+        # Models (and so the receivers' modules) can only be imported once the app registry is ready.
+        from generations.signals import generation_finished, generation_started
+        from specialists.services import results
 
-        generation_finished.connect(_on_generation_finished, dispatch_uid="specialists.generation_finished")
+        def started(sender, generation, warnings, announce, **kwargs):
+            results.on_generation_started(generation, warnings, announce)
 
+        def finished(sender, generation, **kwargs):
+            results.on_generation_finished(generation)
 
-def _on_generation_finished(sender, generation, **kwargs):
-    from specialists.services.results import on_generation_finished
-
-    on_generation_finished(generation)
+        generation_started.connect(started, weak=False, dispatch_uid="specialists.generation_started")
+        generation_finished.connect(finished, weak=False, dispatch_uid="specialists.generation_finished")

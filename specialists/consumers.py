@@ -7,11 +7,10 @@ from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from generations.services import dispatch
-from specialists.services import actions, runs
+from specialists.models import Conversation, Message
+from specialists.services import actions, chat_html, supervisor
 from specialists.services.live import live
-from studio.core.models import Message, Session
-from studio.core.services import chat_html
+from studio.core.models import Session
 from studio.core.services.broadcast import group_name
 
 log = logging.getLogger(__name__)
@@ -32,7 +31,7 @@ def _owned_session(user, session_id: int) -> Session | None:
 
 @sync_to_async
 def _snapshot_state(session: Session):
-    conversation = session.current_conversation
+    conversation = Conversation.objects.current(session)
     messages = chat_html.conversation_messages(conversation)
     return conversation, messages
 
@@ -47,7 +46,7 @@ def _render_snapshot(conversation, messages, live_texts: dict[int, str]) -> tupl
 
 @sync_to_async
 def _render_message(message_id: int, append: bool, live_text: str | None):
-    message = Message.objects.select_related("conversation__session").filter(pk=message_id).first()
+    message = Message.objects.select_related("conversation__session", "generation").filter(pk=message_id).first()
     if message is None:
         return None, 0
     html = chat_html.render_message(message, append=append, oob=not append, live_content=live_text)
@@ -78,8 +77,6 @@ class StudioConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_snapshot()
-        runs.ensure_running(self.conversation_id)
-        await sync_to_async(dispatch.recover_in_process)(self.session.pk)
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
@@ -128,10 +125,10 @@ class StudioConsumer(AsyncWebsocketConsumer):
             await self.send_alert(str(exc))
             return
         await self.refresh_conversation()
-        runs.ensure_running(self.conversation_id)
+        await supervisor.wake(self.conversation_id)
 
     async def refresh_conversation(self):
-        conversation = await sync_to_async(lambda: self.session.current_conversation)()
+        conversation = await sync_to_async(lambda: Conversation.objects.current(self.session))()
         if conversation.pk != self.conversation_id:
             await self.send_snapshot()
 
@@ -141,9 +138,6 @@ class StudioConsumer(AsyncWebsocketConsumer):
     # Channel-layer events -> browser.
     async def studio_html(self, event):
         await self.send(text_data=event["html"])
-
-    async def studio_kick(self, event):
-        runs.ensure_running(self.conversation_id)
 
     async def studio_message(self, event):
         message_id = event["message_id"]

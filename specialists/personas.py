@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from studio.core.models import Role
+from specialists.models import Role
 
 _HOUSE_RULES = (
     "You are part of a small creative team helping one artist turn a rough idea into a precise brief "

@@ -12,13 +12,18 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 
 from generations.services import warm  # noqa: E402
 from specialists.routing import websocket_urlpatterns  # noqa: E402
+from specialists.services import supervisor  # noqa: E402
+from studio.core.services.started import started_with  # noqa: E402
 
 warm.warm_up_web()
 
-application = ProtocolTypeRouter(
-    {
-        # Static files come from the app itself so a local install needs no web server.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+application = started_with(
+    supervisor.start,
+    ProtocolTypeRouter(
+        {
+            # Static files come from the app itself so a local install needs no web server.
+            "http": ASGIStaticFilesHandler(django_asgi_app),
+            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    ),
 )

@@ -136,10 +136,13 @@ else:
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "studio"}}
 
-# Celery: on Redis when REDIS_URL is set, otherwise tasks run in this process.
+# Generation jobs: in this process's thread pool (off the event loop) without Redis; otherwise Celery
+# workers on Redis carry them.
+GENERATION_JOBS_IN_PROCESS = env_bool("GENERATION_JOBS_IN_PROCESS", not REDIS_URL)
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+# In-process jobs run the Celery task directly (apply), so its retries and limits are the same code.
+CELERY_TASK_ALWAYS_EAGER = GENERATION_JOBS_IN_PROCESS
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -153,7 +156,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "specialists:home"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"

@@ -15,6 +15,8 @@ from django.db.models import F, FloatField, Q, Sum, Value
 from django.utils import timezone
 
 from generations.models import Generation
+from generations.services.runner import STALE_AFTER
+from generations.tasks import run_generation
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ def choose_server() -> tuple[int, str]:
     return index, servers[index]
 
 
-def _server_index(server: str) -> int | None:
+def server_index(server: str) -> int | None:
     try:
         return settings.COMFYUI_URLS.index(server)
     except ValueError:
@@ -70,8 +72,6 @@ def _local_executor() -> ThreadPoolExecutor:
 
 
 def _run_locally(generation_id: int) -> None:
-    from generations.tasks import run_generation
-
     try:
         run_generation.apply(args=[generation_id])
     except Exception:  # the pool swallows exceptions: at least log them
@@ -82,25 +82,30 @@ def _run_locally(generation_id: int) -> None:
 
 def enqueue(generation: Generation) -> None:
     """Send the generation to a worker. A retry or a re-attach keeps the server it already uses."""
-    from generations.tasks import run_generation
-
-    index = _server_index(generation.server) if generation.prompt_id else None
+    index = server_index(generation.server) if generation.prompt_id else None
     if index is None:
         index, server = choose_server()
         Generation.objects.filter(pk=generation.pk).update(server=server)
         generation.server = server
-    if settings.CELERY_TASK_ALWAYS_EAGER:
+    if settings.GENERATION_JOBS_IN_PROCESS:
         _local_pending.add(generation.pk)
         _local_executor().submit(_run_locally, generation.pk)
     else:
         run_generation.apply_async(args=[generation.pk], queue=queue_for(index))
 
 
-def recover_in_process(session_id: int) -> list[int]:
-    """In-process mode has no worker whose start-up recovers jobs: the studio does it when a session is opened."""
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
+def recover_at_start() -> list[int]:
+    """In-process jobs have no worker whose start-up recovers them: the serving process does when it starts.
+
+    A job left 'running' by a killed studio is nobody's (only the serving process runs in-process jobs,
+    and this one's own are in its pool), so it is taken back at once instead of after its heartbeat goes
+    stale.
+    """
+    if not settings.GENERATION_JOBS_IN_PROCESS:
         return []
-    return recover_orphans(session_id=session_id)
+    orphaned = Generation.objects.filter(status=Generation.Status.RUNNING).exclude(pk__in=list(_local_pending))
+    orphaned.update(status=Generation.Status.QUEUED, error="The studio restarted while this ran; picking it up again.")
+    return recover_orphans()
 
 
 def recover_orphans(*, session_id: int | None = None) -> list[int]:
@@ -109,8 +114,6 @@ def recover_orphans(*, session_id: int | None = None) -> list[int]:
 
     Safe to call any time: a duplicate delivery finds the generation claimed or finished and does nothing.
     """
-    from generations.services.runner import STALE_AFTER
-
     stale = Q(status=Generation.Status.RUNNING, heartbeat_at__lt=timezone.now() - STALE_AFTER)
     queued = Q(status=Generation.Status.QUEUED)
     orphans = Generation.objects.filter(queued | stale)
@@ -118,7 +121,7 @@ def recover_orphans(*, session_id: int | None = None) -> list[int]:
         orphans = orphans.filter(session_id=session_id)
     recovered = []
     for generation in orphans.order_by("created_at"):
-        if settings.CELERY_TASK_ALWAYS_EAGER and generation.pk in _local_pending:
+        if settings.GENERATION_JOBS_IN_PROCESS and generation.pk in _local_pending:
             continue
         enqueue(generation)
         recovered.append(generation.pk)

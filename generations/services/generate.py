@@ -1,20 +1,18 @@
-"""Start, vary, rework, reproduce and cancel generations from the chat."""
+"""Start, vary, rework, reproduce and cancel generations."""
 
 import random
-from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
 from generations.models import Generation, MediaKind
-from generations.services import cards, dispatch
+from generations.services import cards, dispatch, runner
 from generations.services.brief import BriefError, is_video_checkpoint, normalize_brief
 from generations.services.catalog import get_catalog
 from generations.services.custom_workflow import apply_custom_workflow
+from generations.signals import generation_started
 from generations.workflows import TEMPLATES
-from studio.core.models import Conversation, Phase, Role, Session
-from studio.core.services import notify
-from studio.core.services.broadcast import kick_sync
+from studio.core.models import Session
 
 TEMPLATE_CHOICES = ("auto", "txt2img", "img2img", "video", "custom")
 
@@ -56,12 +54,11 @@ def start_generation(
     template: str = "auto",
     source: Generation | None = None,
     announce: bool = True,
-    conversation: Conversation | None = None,
 ) -> Generation:
-    """Validate the brief, create the generation and its chat card, and hand it to a worker.
+    """Validate the brief, create the generation, tell the studio (``generation_started``, in the same
+    transaction) and hand it to a worker once committed.
 
-    ``announce=False``: the caller tells the browsers about the card (after what it stored first).
-    ``conversation``: the session's current one, when the caller (in its own transaction) has it.
+    ``announce=False``: the caller tells the browsers about it (after what it stored first).
     """
     if session.owner_id != user.pk:
         raise BriefError("that session is not yours")
@@ -75,25 +72,14 @@ def start_generation(
         raise BriefError("reworking an image needs the image to start from")
     kind = MediaKind.VIDEO if template == "video" else MediaKind.IMAGE
     with transaction.atomic():
-        conversation = conversation or session.current_conversation
         generation = Generation.objects.create(
-            session=session, conversation=conversation, kind=kind, template=template, parameters=brief, source=source
+            session=session, kind=kind, template=template, parameters=brief, source=source
         )
         generation.workflow = _build(session, template, brief, generation, catalog)
-        message = conversation.append_message(
-            Role.SYSTEM, "", metadata={"kind": "generation", "generation_id": generation.pk, "warnings": warnings}
-        )
-        generation.message = message
-        generation.save(update_fields=["workflow", "message"])
-        conversation.set_phase(Phase.GENERATING)
-
-        def on_commit():
-            dispatch.enqueue(generation)  # first: a server waiting costs more than a card arriving later
-            if announce:
-                notify.message_added_sync(session.pk, message.pk)
-                notify.phase_changed_sync(conversation.pk)
-
-        transaction.on_commit(on_commit)
+        generation.save(update_fields=["workflow"])
+        # First on commit: a server waiting costs more than a card arriving later.
+        transaction.on_commit(lambda: dispatch.enqueue(generation))
+        generation_started.send(sender=Generation, generation=generation, warnings=warnings, announce=announce)
     session.touch()
     return generation
 
@@ -127,7 +113,7 @@ def cancel(generation: Generation) -> bool:
         done = generation.cancel()
     elif generation.status == Generation.Status.RUNNING:
         Generation.objects.filter(pk=generation.pk).update(cancel_requested=True)
-        stale = generation.heartbeat_at and generation.heartbeat_at < timezone.now() - timedelta(seconds=90)
+        stale = generation.heartbeat_at and generation.heartbeat_at < timezone.now() - runner.STALE_AFTER
         done = generation.cancel() if stale else False
         if not done:
             generation.refresh_from_db()
@@ -136,20 +122,5 @@ def cancel(generation: Generation) -> bool:
     else:
         return False
     if done:
-        from generations.services.runner import finish
-
-        finish(generation)
+        runner.finish(generation)
     return done
-
-
-def refine(generation: Generation, *, user) -> None:
-    """Back to refinement with this result as the team's context."""
-    session = generation.session
-    conversation = session.current_conversation
-    text = f"Let's refine this result (generation #{generation.pk}): keep what works, fix what doesn't."
-    with transaction.atomic():
-        conversation.set_phase(Phase.REFINEMENT)
-        message = conversation.append_message(Role.USER, text, metadata={"refine_generation_id": generation.pk})
-    notify.message_added_sync(session.pk, message.pk)
-    notify.phase_changed_sync(conversation.pk)
-    kick_sync(session.pk)

@@ -55,9 +55,9 @@ def save_output(generation: Generation, file: OutputFile, data: bytes, content_t
     return output
 
 
-def delete_session_media(session) -> None:
-    for output in MediaOutput.objects.filter(generation__session=session):
-        output.file.delete(save=False)
+def delete_file(sender, instance: MediaOutput, **kwargs) -> None:
+    """A deleted output (alone, or with its generation or session) takes its file with it."""
+    instance.file.delete(save=False)
 
 
 def read_bytes(output: MediaOutput) -> bytes:

@@ -12,6 +12,7 @@ from django.template.loader import get_template
 
 from generations.clients import comfyui
 from generations.services import cards
+from generations.tasks import run_generation
 
 
 def warm_up() -> None:
@@ -22,9 +23,7 @@ def warm_up() -> None:
 
 def warm_up_web() -> None:
     """Everything the web process's first enqueue would set up, short of connecting to anything."""
-    from generations.tasks import run_generation
-
     warm_up()
-    if not settings.CELERY_TASK_ALWAYS_EAGER:
+    if not settings.GENERATION_JOBS_IN_PROCESS:
         # Building the producer pool resolves (imports) the broker's transport; it connects on first use.
         _ = run_generation.app.amqp.producer_pool

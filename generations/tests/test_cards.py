@@ -4,8 +4,8 @@ from django.urls import reverse
 
 from generations.models import Generation
 from generations.services.cards import render_card
-from studio.core.models import Conversation, Phase, Role
-from studio.core.services.chat_html import render_message
+from specialists.models import Conversation, Phase, Role
+from specialists.services.chat_html import render_message
 
 from .test_gallery_view import stored_output
 
@@ -44,8 +44,8 @@ def test_a_complete_card_shows_the_result_with_its_actions(make_generation):
     generation.refresh_from_db()
     html = render_card(generation)
     assert f'src="{reverse("generations:media", args=[image.pk])}"' in html
-    for action in ("variation", "refine", "rework"):
-        assert reverse(f"generations:{action}", args=[generation.pk]) in html
+    for action in ("generations:variation", "specialists:refine", "generations:rework"):
+        assert reverse(action, args=[generation.pk]) in html
     assert reverse("generations:download", args=[image.pk]) in html
     assert reverse("generations:cancel", args=[generation.pk]) not in html
     assert "seed 1234" in html
@@ -87,10 +87,10 @@ def test_the_brief_card_is_an_editable_form_of_installed_options(alice_session, 
         "media_kind": "image",
     }
     message = conversation.append_message(
-        Role.TECHNICAL, "", metadata={"kind": "brief", "brief": brief, "warnings": ["width 770 adjusted to 768"]}
+        Role.TECHNICAL, "", kind="brief", brief=brief, metadata={"warnings": ["width 770 adjusted to 768"]}
     )
     html = render_message(message)
-    assert reverse("generations:generate", args=[alice_session.pk, message.pk]) in html
+    assert reverse("specialists:generate", args=[alice_session.pk, message.pk]) in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
     assert '<option value="sd_xl_base_1.0.safetensors" selected>' in html
     assert 'value="svd_xt.safetensors"' not in html  # a video model cannot draw the picture

@@ -9,8 +9,8 @@ from generations.services import custom_workflow
 from generations.services.brief import BriefError
 from generations.services.custom_workflow import WorkflowInvalid, apply_custom_workflow, parse_graph, validate_graph
 from generations.workflows import txt2img
+from tests.fixtures.render_farm import BRIEF
 
-from .conftest import BRIEF
 from .test_workflows import run_graph
 
 TARGETS = {"positive_prompt": "2.text", "negative_prompt": "3.text", "seed": "5.seed", "width": "4.width"}

@@ -69,7 +69,7 @@ def test_with_celery_the_generation_goes_to_its_servers_queue(settings, make_gen
     if settings.REDIS_URL:
         pytest.skip("reads the in-memory broker; with REDIS_URL the worker test covers the real queue")
     settings.COMFYUI_URLS = ["http://gpu-a:8188", "http://gpu-b:8188"]
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.GENERATION_JOBS_IN_PROCESS = False
     monkeypatch.setitem(app.conf, "task_always_eager", False)
     busy = make_generation()
     Generation.objects.filter(pk=busy.pk).update(server="http://gpu-a:8188", status="running")
@@ -90,7 +90,7 @@ def test_with_celery_the_generation_goes_to_its_servers_queue(settings, make_gen
 def test_in_process_the_request_never_waits_for_the_generation(
     make_generation, fake_comfyui, settings, one_worker_pool
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GENERATION_JOBS_IN_PROCESS = True
     fake_comfyui.step_delay = 0.05
     generation = make_generation(steps=30)
     threads = []
@@ -115,7 +115,7 @@ def test_in_process_the_request_never_waits_for_the_generation(
 def test_orphans_are_picked_up_again_but_live_jobs_are_left_alone(
     make_generation, fake_comfyui, settings, one_worker_pool
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GENERATION_JOBS_IN_PROCESS = True
     forgotten = make_generation()  # queued, but no worker has it (the studio restarted)
     dead = make_generation()
     alive = make_generation()
@@ -138,7 +138,7 @@ def test_orphans_are_picked_up_again_but_live_jobs_are_left_alone(
 def test_recovery_does_not_double_a_job_already_in_the_local_pool(
     make_generation, fake_comfyui, settings, one_worker_pool
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GENERATION_JOBS_IN_PROCESS = True
     fake_comfyui.step_delay = 0.05
     generation = make_generation(steps=20)
     # Hold the only pool thread so the generation stays queued while recovery looks at it.

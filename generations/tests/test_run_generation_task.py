@@ -7,7 +7,7 @@ from PIL import Image
 from generations.models import Generation, MediaOutput
 from generations.services import generate
 from generations.tasks import run_generation
-from studio.core.models import Phase, Role
+from specialists.models import Conversation, Phase, Role
 
 
 def run(generation):
@@ -28,11 +28,11 @@ def test_it_runs_an_image_end_to_end(make_generation, fake_comfyui, listener):
     html = " ".join(e.get("html", "") for e in listener.drain())
     assert f'id="generation-{generation.pk}"' in html
     assert "Step " in html  # progress was pushed while sampling
-    conversation = generation.conversation
+    conversation = Conversation.objects.current(generation.session)
     conversation.refresh_from_db()
     assert conversation.phase == Phase.COMPLETE
     notice = conversation.messages.order_by("-order").first()
-    assert notice.role == Role.SYSTEM and notice.metadata["result"]
+    assert notice.role == Role.SYSTEM and notice.kind == "result"
 
 
 def test_it_saves_a_video(make_generation, fake_comfyui):
@@ -255,7 +255,7 @@ def test_a_worker_warms_up_before_forking_without_touching_the_database_or_a_ser
     # Runs in the worker's parent process: it must not open connections its forked children would share.
     from django.template import engines
 
-    from generations.tasks import _warm_up_before_forking
+    from generations.services.worker import warm_up_before_forking as _warm_up_before_forking
 
     settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
     _warm_up_before_forking()  # no django_db mark: a query here would fail the test

@@ -1,7 +1,8 @@
 from django.urls import reverse
 
 from generations.models import Generation
-from studio.core.models import Message, Phase
+from specialists.models import Conversation, Phase
+from tests.fixtures.conversations import card_of
 
 
 def test_it_keeps_the_brief_with_a_new_seed(
@@ -19,10 +20,9 @@ def test_it_keeps_the_brief_with_a_new_seed(
     }
     assert new.parameters["seed"] != generation.parameters["seed"]
     assert new.workflow["5"]["inputs"]["seed"] == new.parameters["seed"]
-    card = Message.objects.get(pk=new.message_id)
-    assert card.metadata["kind"] == "generation" and card.metadata["generation_id"] == new.pk
-    new.conversation.refresh_from_db()
-    assert new.conversation.phase == Phase.GENERATING
+    card = card_of(new)
+    assert card.kind == "generation" and card.generation_id == new.pk
+    assert Conversation.objects.current(new.session).phase == Phase.GENERATING
 
 
 def test_it_rejects_another_users_generation(client, bob, make_generation, fake_comfyui):

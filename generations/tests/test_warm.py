@@ -3,7 +3,7 @@ from studio.celery import app
 
 
 def test_the_web_process_prepares_its_first_enqueue_without_connecting_to_anything(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.GENERATION_JOBS_IN_PROCESS = False
     settings.COMFYUI_URLS = ["http://127.0.0.1:9"]  # nothing listens there
     app.amqp._producer_pool = None
     warm.warm_up_web()  # no django_db mark: a query here would fail the test

@@ -7,8 +7,7 @@ from django.urls import reverse
 from generations.models import CustomWorkflow
 from generations.services.custom_workflow import apply_custom_workflow
 from generations.workflows import txt2img
-
-from .conftest import BRIEF
+from tests.fixtures.render_farm import BRIEF
 
 
 def graph():

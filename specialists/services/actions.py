@@ -9,12 +9,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from specialists.services import orchestrator
+from generations.services.brief import BriefError
+from generations.services.generate import start_generation
+from specialists.models import Actor, Conversation, Message, Phase, Role, artist_step
+from specialists.services import llm, notify, orchestrator
 from specialists.services.live import live
 from specialists.services.phases import plan_for
-from specialists.services.turns import current_turn, latest_brief, next_phase, previous_phase
-from studio.core.models import Conversation, Message, Phase, Role, Session
-from studio.core.services import notify
+from specialists.services.turns import current_turn, latest_brief
+from studio.core.models import Session
 
 GENERATE_INTENT = re.compile(
     r"^\s*(please\s+)?(generate|render|create it|make it( so)?|go( ahead)?|ship it|let'?s (go|do it|generate|render)"
@@ -66,7 +68,7 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
         session = Session.objects.select_for_update().get(pk=session_id)
         if not replaying:
             _check_rate(session)
-        conversation = session.current_conversation
+        conversation = Conversation.objects.current(session)
         phase = conversation.phase
         brief_to_generate = None
         changed = False
@@ -74,9 +76,10 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
         if phase == Phase.REVIEW and wants_generation and not replaying:
             brief_to_generate = wants_generation
         elif phase == Phase.REVIEW:
-            changed = conversation.set_phase(Phase.SYNTHESIS)  # Pixel revises the brief with the feedback
+            # Pixel revises the brief with the feedback
+            changed = conversation.move_to(Phase.SYNTHESIS, by=Actor.ARTIST)
         elif phase in (Phase.GENERATING, Phase.COMPLETE):
-            changed = conversation.set_phase(Phase.REFINEMENT)
+            changed = conversation.move_to(Phase.REFINEMENT, by=Actor.ARTIST)
         elif phase in (Phase.IDEATION, Phase.REFINEMENT):
             # A new round only once the last one was heard out; an interjection restarts the same round.
             _, after = current_turn(list(conversation.messages.order_by("order")))
@@ -98,16 +101,12 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
 def _start_generation(
     session: Session, conversation: Conversation, user, brief_message: Message, posted: Posted
 ) -> None:
-    from generations.services.generate import start_generation
-
     try:
-        generation = start_generation(
-            session, brief_message.metadata["brief"], user=user, announce=False, conversation=conversation
-        )
-    except ValueError as exc:  # BriefError; whatever start_generation had stored is rolled back to its savepoint
+        generation = start_generation(session, brief_message.brief or {}, user=user, announce=False)
+    except BriefError as exc:  # whatever start_generation had stored is rolled back to its savepoint
         posted.refusal = f"Could not start the generation: {exc}"
     else:
-        posted.generation_message_id = generation.message_id
+        posted.generation_message_id = generation.chat_message.pk
 
 
 async def post_message(session: Session, user, text, *, replaying: bool = False) -> Posted:
@@ -130,25 +129,19 @@ async def post_message(session: Session, user, text, *, replaying: bool = False)
 
 @sync_to_async
 def _conversation(session_id: int) -> Conversation:
-    return Session.objects.get(pk=session_id).current_conversation
+    return Conversation.objects.current(Session.objects.get(pk=session_id))
 
 
 async def move(session: Session, direction: str) -> None:
     conversation = await _conversation(session.pk)
-    phase = conversation.phase
-    if direction == "advance":
-        if phase in (Phase.REVIEW, Phase.GENERATING, Phase.COMPLETE):
+    target = artist_step(conversation.phase, direction)
+    if target is None:
+        if direction == "advance":
             raise Rejected("From here, press Generate on the brief (or say “generate”).")
-        target = next_phase(phase)
-    else:
-        target = previous_phase(phase)
-        if target == Phase.GENERATING:
-            target = Phase.REVIEW
-        if target is None:
-            raise Rejected("This is already the first phase.")
-    await orchestrator.enter_phase(conversation, target)
-    notice = await sync_to_async(lambda: conversation.messages.order_by("-order").first())()
-    await live().set_interrupt(conversation.pk, notice.pk)
+        raise Rejected("This is already the first phase.")
+    notice = await orchestrator.enter_phase(conversation, target, by=Actor.ARTIST)
+    if notice is not None:
+        await live().set_interrupt(conversation.pk, notice.pk)
 
 
 @sync_to_async
@@ -156,7 +149,9 @@ def _pause(conversation: Conversation) -> Message:
     return conversation.append_message(
         Role.SYSTEM,
         "You paused the team. Send a message to continue.",
-        metadata={"kind": "notice", "turn": True, "pause": True},
+        kind=Message.Kind.NOTICE,
+        opens_turn=True,
+        pauses=True,
     )
 
 
@@ -170,16 +165,11 @@ async def pause(session: Session) -> None:
 @sync_to_async
 def _mark_retry(conversation: Conversation) -> list[int]:
     _, after = current_turn(list(conversation.messages.order_by("order")))
-    failed = [m.pk for m in after if m.status == Message.Status.FAILED and not m.metadata.get("retried")]
-    for message in Message.objects.filter(pk__in=failed):
-        message.metadata = {**message.metadata, "retried": True}
-        message.save(update_fields=["metadata", "updated_at"])
-    return failed
+    failed = [m for m in after if m.status == Message.Status.FAILED and not m.retried]
+    return [m.pk for m in failed if m.mark_retried()]
 
 
 async def retry(session: Session) -> int:
-    from specialists.services import llm
-
     llm.forget_pings()
     conversation = await _conversation(session.pk)
     retried = await _mark_retry(conversation)

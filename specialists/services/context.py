@@ -7,9 +7,10 @@ models keep track of who said what. Long histories keep the most recent part.
 
 import base64
 
+from generations.models import MediaKind, MediaOutput
+from specialists.models import Conversation, Message, Role
 from specialists.personas import PERSONAS
 from specialists.services.phases import plan_for
-from studio.core.models import Conversation, Message, Role
 
 HISTORY_CHAR_BUDGET = 6000
 VISION_FAMILIES = ("llava", "vision", "bakllava", "moondream", "minicpm-v", "qwen2.5vl", "qwen2-vl", "gemma3", "llama4")
@@ -31,11 +32,10 @@ def describe_brief(brief: dict) -> str:
 
 
 def _text_of(message: Message) -> str:
-    kind = message.metadata.get("kind")
-    if kind == "brief":
-        return "My brief:\n" + describe_brief(message.metadata.get("brief", {}))
-    if kind == "generation":
-        return f"(The studio generated from the brief: generation #{message.metadata.get('generation_id')}.)"
+    if message.kind == Message.Kind.BRIEF:
+        return "My brief:\n" + describe_brief(message.brief or {})
+    if message.kind == Message.Kind.GENERATION:
+        return f"(The studio generated from the brief: generation #{message.generation_id}.)"
     return message.content.strip()
 
 
@@ -48,7 +48,7 @@ def _turns(conversation: Conversation, speaker: str) -> list[dict]:
         if not text:
             continue
         if message.role == Role.SYSTEM:
-            if message.metadata.get("kind") == "generation" or message.metadata.get("result"):
+            if message.kind in (Message.Kind.GENERATION, Message.Kind.RESULT):
                 turns.append({"role": "user", "content": f"[Studio]: {text}"})
             continue
         if message.role == Role.USER:
@@ -57,8 +57,8 @@ def _turns(conversation: Conversation, speaker: str) -> list[dict]:
             turns.append({"role": "assistant", "content": text})
         else:
             name = PERSONAS[message.role].name
-            if message.metadata.get("kind") == "brief":
-                text = "Pixel's brief:\n" + describe_brief(message.metadata.get("brief", {}))
+            if message.kind == Message.Kind.BRIEF:
+                text = "Pixel's brief:\n" + describe_brief(message.brief or {})
             turns.append({"role": "user", "content": f"[{name}]: {text}"})
     # Keep the most recent history within budget, always keeping the artist's first idea.
     kept: list[dict] = []
@@ -112,10 +112,8 @@ def build_messages(
 
 def latest_image_bytes(conversation_id: int, *, max_bytes: int = 8_000_000) -> bytes | None:
     """The newest generated image of a conversation, for a vision model to look at."""
-    from generations.models import MediaKind, MediaOutput
-
     output = (
-        MediaOutput.objects.filter(generation__conversation_id=conversation_id, kind=MediaKind.IMAGE)
+        MediaOutput.objects.filter(generation__chat_messages__conversation_id=conversation_id, kind=MediaKind.IMAGE)
         .order_by("-created_at", "-pk")
         .first()
     )

@@ -6,14 +6,15 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from generations.services.brief import BriefError, brief_schema, normalize_brief
+from generations.services.catalog import get_catalog
+from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
-from specialists.services import llm
+from specialists.services import chat_html, llm, notify
 from specialists.services.context import build_messages, is_vision_model, latest_image_bytes
 from specialists.services.live import live
 from specialists.services.streaming import StreamResult, stream_reply
 from specialists.services.turns import Step
-from studio.core.models import Conversation, Message, Phase, Role
-from studio.core.services import chat_html, notify
 from studio.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def _load(conversation_id: int) -> Conversation:
 
 @sync_to_async
 def _create_streaming(conversation: Conversation, role: str, kind: str) -> tuple[Message, str]:
-    message = conversation.append_message(role, "", status=Message.Status.STREAMING, metadata={"kind": kind})
+    message = conversation.append_message(role, "", kind=kind, status=Message.Status.STREAMING)
     return message, chat_html.render_message(message, append=True)
 
 
@@ -81,7 +82,7 @@ async def speak(conversation: Conversation, step: Step) -> None:
     session_id = conversation.session_id
 
     async def start(role: str) -> Message:
-        return await _start_streaming(conversation, role, "chat")
+        return await _start_streaming(conversation, role, Message.Kind.CHAT)
 
     async def reply(message: Message) -> str:
         role = message.role
@@ -118,11 +119,8 @@ def _failed(exc: EngineError) -> StreamResult:
 
 async def draft_brief(conversation: Conversation, step: Step) -> None:
     """Pixel writes the brief through the engine's JSON-schema mode; it appears as an editable card."""
-    from generations.services.brief import BriefError, brief_schema, normalize_brief
-    from generations.services.catalog import get_catalog
-
     session_id = conversation.session_id
-    message = await _start_streaming(conversation, Role.TECHNICAL, "drafting")
+    message = await _start_streaming(conversation, Role.TECHNICAL, Message.Kind.DRAFTING)
     try:
         client, model = await _resolve(conversation, Role.TECHNICAL)
     except EngineError as exc:
@@ -148,28 +146,29 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
             result.status = Message.Status.FAILED
             result.error = f"Pixel could not turn the discussion into a usable brief ({exc}). Try again."
         else:
-            meta.update(kind="brief", brief=brief, warnings=warnings)
+            meta.update(kind=Message.Kind.BRIEF, brief=brief, warnings=warnings)
             result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
     await _settle(message, session_id, result, meta)
 
 
 @sync_to_async
-def _enter_phase(conversation: Conversation, phase: str, *, reason: str = "") -> Message | None:
-    if not conversation.set_phase(phase):
+def _enter_phase(conversation: Conversation, phase: str, by: str) -> Message | None:
+    if not conversation.move_to(phase, by=by):
         return None
-    text = PHASE_NOTICES[phase] if not reason else f"{PHASE_NOTICES[phase]} {reason}"
     # Entering a phase opens a turn for its speakers, except where the artist drives.
     opens_turn = phase not in (Phase.GENERATING, Phase.COMPLETE)
     return conversation.append_message(
-        Role.SYSTEM, text, metadata={"kind": "notice", "turn": opens_turn, "phase_start": phase}
+        Role.SYSTEM, PHASE_NOTICES[phase], kind=Message.Kind.NOTICE, opens_turn=opens_turn, metadata={"phase": phase}
     )
 
 
-async def enter_phase(conversation: Conversation, phase: str, *, reason: str = "") -> None:
-    notice = await _enter_phase(conversation, phase, reason=reason)
+async def enter_phase(conversation: Conversation, phase: str, *, by: str) -> Message | None:
+    """Move through the conversation's transition table; the notice that opens the phase, or None."""
+    notice = await _enter_phase(conversation, phase, by)
     if notice is not None:
         await notify.message_added(conversation.session_id, notice.pk)
     await notify.phase_changed(conversation.pk)
+    return notice
 
 
 async def execute(conversation: Conversation, step: Step) -> None:
@@ -178,7 +177,7 @@ async def execute(conversation: Conversation, step: Step) -> None:
     elif step.kind == "brief":
         await draft_brief(conversation, step)
     elif step.kind == "advance":
-        await enter_phase(conversation, step.to_phase)
+        await enter_phase(conversation, step.to_phase, by=Actor.TEAM)
     else:  # pragma: no cover - Step kinds are fixed
         raise ValueError(step.kind)
 

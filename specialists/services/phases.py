@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from studio.core.models import Phase, Role
+from specialists.models import Phase, Role
 
 
 @dataclass(frozen=True)

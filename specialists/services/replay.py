@@ -2,9 +2,9 @@
 
 from asgiref.sync import sync_to_async
 
+from specialists.models import Conversation, Message, Role
 from specialists.personas import PERSONAS
 from specialists.services import actions, runs
-from studio.core.models import Conversation, Message, Role
 
 
 @sync_to_async

@@ -1,31 +1,67 @@
-"""What the conversation does when a generation ends."""
+"""What the conversation does when the render farm starts or ends a generation, and Refine on a result."""
 
-from studio.core.models import Conversation, Phase, Role
-from studio.core.services import notify
-from studio.core.services.broadcast import kick_sync
+from django.db import transaction
+
+from generations.models import Generation
+from specialists.models import Actor, Conversation, Message, Phase, Role
+from specialists.services import notify, supervisor
 
 
-def on_generation_finished(generation) -> None:
-    conversation: Conversation | None = generation.conversation
+def on_generation_started(generation: Generation, warnings: list[str], announce: bool) -> None:
+    """The generation's card joins the chat and the talk waits for it; in the transaction that created it."""
+    conversation = Conversation.objects.current(generation.session)
+    message = conversation.append_message(
+        Role.SYSTEM, "", kind=Message.Kind.GENERATION, generation=generation, metadata={"warnings": warnings}
+    )
+    conversation.move_to(Phase.GENERATING, by=Actor.ARTIST)
+    generation.chat_message = message  # for a caller that announces the card itself
+    if announce:
+
+        def tell() -> None:
+            notify.message_added_sync(conversation.session_id, message.pk)
+            notify.phase_changed_sync(conversation.pk)
+
+        transaction.on_commit(tell)
+
+
+def _conversation_of(generation: Generation) -> Conversation | None:
+    card = generation.chat_messages.select_related("conversation__session").order_by("-pk").first()
+    return card.conversation if card is not None else None
+
+
+def on_generation_finished(generation: Generation) -> None:
+    conversation = _conversation_of(generation)
     if conversation is None:
         return
-    still_running = conversation.generations.filter(status__in=["queued", "running"]).exclude(pk=generation.pk)
-    if generation.status == "complete":
-        conversation.set_phase(Phase.COMPLETE)
+    still_running = conversation.generations().filter(status__in=Generation.ACTIVE).exclude(pk=generation.pk)
+    if generation.status == Generation.Status.COMPLETE:
+        conversation.move_to(Phase.COMPLETE, by=Actor.RESULT)
         text = f"Generation #{generation.pk} is ready — Lens is taking a look."
-        metadata = {"kind": "notice", "turn": True, "result": True, "generation_id": generation.pk}
+        kind, opens_turn = Message.Kind.RESULT, True
     else:
         if not still_running.exists():
-            conversation.set_phase(Phase.REVIEW)
-        if generation.status == "cancelled":
+            conversation.move_to(Phase.REVIEW, by=Actor.RESULT)
+        if generation.status == Generation.Status.CANCELLED:
             text = f"Generation #{generation.pk} was cancelled. The brief is still here: edit it and generate again."
         else:
             text = (
                 f"Generation #{generation.pk} failed: {generation.error or 'no reason given'} "
                 "The brief is still here: fix what is needed and generate again."
             )
-        metadata = {"kind": "notice", "generation_id": generation.pk}
-    notice = conversation.append_message(Role.SYSTEM, text, metadata=metadata)
+        kind, opens_turn = Message.Kind.NOTICE, False
+    notice = conversation.append_message(Role.SYSTEM, text, kind=kind, opens_turn=opens_turn, generation=generation)
     notify.message_added_sync(conversation.session_id, notice.pk)
     notify.phase_changed_sync(conversation.pk)
-    kick_sync(conversation.session_id)
+    supervisor.wake_sync(conversation.pk)
+
+
+def refine(generation: Generation) -> None:
+    """Back to refinement with this result as the team's context."""
+    conversation = Conversation.objects.current(generation.session)
+    text = f"Let's refine this result (generation #{generation.pk}): keep what works, fix what doesn't."
+    with transaction.atomic():
+        conversation.move_to(Phase.REFINEMENT, by=Actor.ARTIST)
+        message = conversation.append_message(Role.USER, text, generation=generation)
+    notify.message_added_sync(conversation.session_id, message.pk)
+    notify.phase_changed_sync(conversation.pk)
+    supervisor.wake_sync(conversation.pk)

@@ -14,11 +14,10 @@ from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
-from specialists.services import orchestrator
+from specialists.models import Conversation, Message
+from specialists.services import notify, orchestrator
 from specialists.services.live import live
 from specialists.services.turns import next_step
-from studio.core.models import Conversation, Message
-from studio.core.services import notify
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
 
+from specialists.models import Message
 from specialists.services.live import live
-from studio.core.models import Message
 from studio.core.services.broadcast import group_name
 from studio.errors import EngineError
 

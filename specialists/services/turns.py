@@ -6,8 +6,8 @@ a second web process, the same messages give the same next step.
 
 from dataclasses import dataclass
 
+from specialists.models import SPECIALIST_ROLES, Conversation, Message, Phase, Role, artist_step
 from specialists.services.phases import plan_for
-from studio.core.models import PHASE_ORDER, SPECIALIST_ROLES, Conversation, Message, Phase, Role
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Step:
 
 
 def is_turn_start(message: Message) -> bool:
-    return message.role == Role.USER or bool(message.metadata.get("turn"))
+    return message.starts_turn
 
 
 def current_turn(messages: list[Message]) -> tuple[Message | None, list[Message]]:
@@ -31,25 +31,15 @@ def current_turn(messages: list[Message]) -> tuple[Message | None, list[Message]
     return None, []
 
 
-def next_phase(phase: str) -> str | None:
-    index = PHASE_ORDER.index(phase)
-    return PHASE_ORDER[index + 1] if index + 1 < len(PHASE_ORDER) else None
-
-
-def previous_phase(phase: str) -> str | None:
-    index = PHASE_ORDER.index(phase)
-    return PHASE_ORDER[index - 1] if index > 0 else None
-
-
 def next_step(conversation: Conversation) -> Step | None:
     messages = list(conversation.messages.order_by("order"))
     anchor, after = current_turn(messages)
-    if anchor is None or anchor.metadata.get("pause"):
+    if anchor is None or anchor.pauses:
         return None
     phase = conversation.phase
     plan = plan_for(phase, conversation.session.settings)
     turn = [m for m in after if m.role in SPECIALIST_ROLES]
-    if any(m.status == Message.Status.FAILED and not m.metadata.get("retried") for m in turn):
+    if any(m.status == Message.Status.FAILED and not m.retried for m in turn):
         return None  # wait for the user to retry: do not hammer an engine that is down
     if any(m.status == Message.Status.STREAMING for m in turn):
         return None  # someone is still talking (another process holds the run)
@@ -64,13 +54,13 @@ def next_step(conversation: Conversation) -> Step | None:
     if phase == Phase.SYNTHESIS:
         return Step("advance", anchor.pk, to_phase=Phase.REVIEW)
     if phase in (Phase.IDEATION, Phase.REFINEMENT) and conversation.round >= plan.max_rounds:
-        return Step("advance", anchor.pk, to_phase=next_phase(phase))
+        return Step("advance", anchor.pk, to_phase=artist_step(phase, "advance"))
     return None
 
 
 def latest_brief(conversation: Conversation) -> Message | None:
     return (
-        conversation.messages.filter(role=Role.TECHNICAL, status=Message.Status.COMPLETE, metadata__kind="brief")
+        conversation.messages.filter(role=Role.TECHNICAL, status=Message.Status.COMPLETE, kind=Message.Kind.BRIEF)
         .order_by("-order")
         .first()
     )

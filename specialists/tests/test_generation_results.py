@@ -2,13 +2,15 @@ import pytest
 
 from generations.models import Generation
 from generations.signals import generation_finished
-from studio.core.models import Conversation, Message, Phase, Role
+from specialists.models import Conversation, Message, Phase, Role
+from tests.fixtures.conversations import add_card
 
 
 @pytest.fixture
 def generating(alice_session):
     conversation = Conversation.objects.create(session=alice_session, phase=Phase.GENERATING)
-    generation = Generation.objects.create(session=alice_session, conversation=conversation)
+    generation = Generation.objects.create(session=alice_session)
+    add_card(conversation, generation)
     return conversation, generation
 
 
@@ -28,7 +30,7 @@ def test_a_finished_image_completes_the_conversation_and_asks_lens(generating):
     conversation.refresh_from_db()
     assert conversation.phase == Phase.COMPLETE
     notice = last_message(conversation)
-    assert notice.role == Role.SYSTEM and notice.metadata["turn"] and notice.metadata["result"]
+    assert notice.role == Role.SYSTEM and notice.opens_turn and notice.kind == "result"
     from specialists.services.turns import next_step
 
     assert next_step(conversation).speakers == (Role.CRITIC,)
@@ -41,12 +43,12 @@ def test_a_failed_generation_returns_to_review_with_the_reason(generating):
     assert conversation.phase == Phase.REVIEW
     notice = last_message(conversation)
     assert "x.safetensors is not installed" in notice.content
-    assert not notice.metadata.get("turn")
+    assert not notice.opens_turn
 
 
 def test_a_failure_while_another_generation_runs_keeps_generating(generating):
     conversation, generation = generating
-    Generation.objects.create(session=conversation.session, conversation=conversation, status="running")
+    add_card(conversation, Generation.objects.create(session=conversation.session, status="running"))
     finish(generation, "cancelled")
     conversation.refresh_from_db()
     assert conversation.phase == Phase.GENERATING

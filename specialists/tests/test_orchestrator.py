@@ -5,8 +5,10 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 
+from specialists.models import Conversation, Message, Phase, Role
 from specialists.services import runs
-from studio.core.models import Conversation, Message, Phase, Role, Session
+from studio.core.models import Session
+from tests.fixtures.conversations import put_in_phase
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -129,8 +131,8 @@ async def test_the_conversation_flows_to_a_reviewed_brief(alice, fake_ollama, fa
         Role.TECHNICAL,
         Role.CRITIC,
     ]
-    brief_message = next(m for m in messages if m.metadata.get("kind") == "brief")
-    brief = brief_message.metadata["brief"]
+    brief_message = next(m for m in messages if m.kind == "brief")
+    brief = brief_message.brief
     assert brief["positive_prompt"]
     assert brief["checkpoint"] in fake_comfyui.checkpoints
     assert brief["width"] % 8 == 0 and 1 <= brief["steps"] <= 150
@@ -185,15 +187,15 @@ async def test_lens_looks_at_the_result_with_a_vision_model(alice, fake_ollama, 
 
     @sync_to_async
     def finish_a_generation():
-        conversation.set_phase(Phase.COMPLETE)
+        put_in_phase(conversation, Phase.COMPLETE)
         generation = Generation.objects.create(
-            session=conversation.session, conversation=conversation, status="complete"
+            session=conversation.session, status="complete"
         )
         output = MediaOutput(
             generation=generation, kind="image", content_type="image/png", source_key="k", size_bytes=9
         )
         output.file.save("r.png", ContentFile(b"PNGBYTES!"))
-        conversation.append_message(Role.SYSTEM, "ready", metadata={"kind": "notice", "turn": True, "result": True})
+        conversation.append_message(Role.SYSTEM, "ready", kind="result", opens_turn=True, generation=generation)
 
     await finish_a_generation()
     await run(conversation)

@@ -4,8 +4,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
+from specialists.models import Conversation, Message, Role
 from specialists.services import runs
-from studio.core.models import Conversation, Message, Role, Session
+from studio.core.models import Session
+from tests.fixtures.conversations import card_of
 from tests.fixtures.generations import finished_generations, session_in_review
 from tests.fixtures.websockets import ChatView
 
@@ -27,7 +29,7 @@ def messages_of(session):
 
 
 async def settle(session):
-    conversation = await sync_to_async(lambda: session.current_conversation)()
+    conversation = await sync_to_async(lambda: Conversation.objects.current(session))()
     await asyncio.wait_for(runs.wait_idle(conversation.pk), 20)
 
 
@@ -55,7 +57,7 @@ async def test_it_sends_the_whole_history_on_connect(open_socket, alice):
 
     @sync_to_async
     def seed():
-        conversation = session.current_conversation
+        conversation = Conversation.objects.current(session)
         conversation.append_message(Role.USER, "a fox")
         conversation.append_message(Role.STYLE, "<b>amber</b> light")
 
@@ -196,7 +198,7 @@ async def test_the_artist_can_move_between_phases(open_socket, alice, fake_ollam
     await view.drain(socket, until=lambda v: any("already the first phase" in f for f in v.frames))
     await socket.send_json_to({"action": "advance"})
     await view.drain(socket, until=lambda v: any('aria-current="step" data-phase="refinement"' in f for f in v.frames))
-    conversation = await sync_to_async(lambda: session.current_conversation)()
+    conversation = await sync_to_async(lambda: Conversation.objects.current(session))()
     assert conversation.phase == "refinement"
     await settle(session)
     await socket.disconnect()
@@ -214,7 +216,7 @@ async def test_pause_stops_the_team_and_keeps_what_was_said(open_socket, alice, 
     stored = await messages_of(session)
     assert [m.role for m in stored] == [Role.USER, Role.STYLE, Role.SYSTEM]
     assert stored[1].status == Message.Status.INTERRUPTED and stored[1].content
-    assert stored[2].metadata["pause"] is True
+    assert stored[2].pauses is True
     assert "You paused the team" in view.frames[-1] or any("You paused the team" in f for f in view.frames)
     await socket.disconnect()
 
@@ -247,7 +249,7 @@ async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_q
     from generations.services.catalog import get_catalog
     from generations.workflows import TEMPLATES
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True  # the studio runs generations itself (no worker to recover them)
+    settings.GENERATION_JOBS_IN_PROCESS = True  # the studio runs generations itself (no worker to recover them)
     session = await make_session(alice, "a fox")
 
     @sync_to_async
@@ -255,9 +257,9 @@ async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_q
         brief, _ = normalize_brief(
             {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}, get_catalog()
         )
-        conversation = session.current_conversation
+        conversation = Conversation.objects.current(session)
         generation = Generation.objects.create(
-            session=session, conversation=conversation, template="txt2img", kind="image", parameters=brief
+            session=session, template="txt2img", kind="image", parameters=brief
         )
         generation.workflow = TEMPLATES["txt2img"](brief, prefix=f"t{generation.pk}")
         generation.save()
@@ -279,7 +281,7 @@ async def test_saying_generate_starts_the_job_and_shows_its_card_after_the_words
 ):
     from generations.models import Generation
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GENERATION_JOBS_IN_PROCESS = True
     brief = {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}
     session = await session_in_review(alice, brief)
     socket = await open_socket(alice, session.pk)
@@ -291,9 +293,10 @@ async def test_saying_generate_starts_the_job_and_shows_its_card_after_the_words
     [generation] = await finished_generations(session, 1, timeout=10)
     assert generation.status == Generation.Status.COMPLETE
     assert len(fake_comfyui.prompts) == 1
-    await view.drain(socket, until=lambda v: generation.message_id in v.order)
+    card = await sync_to_async(card_of)(generation)
+    await view.drain(socket, until=lambda v: card.pk in v.order)
     said = next(m for m in await messages_of(session) if m.role == Role.USER and m.content == "generate")
-    assert view.order.index(said.pk) == view.order.index(generation.message_id) - 1
+    assert view.order.index(said.pk) == view.order.index(card.pk) - 1
     await socket.disconnect()
     await settle(session)
 
@@ -312,7 +315,7 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
 ):
     from generations.models import Generation
 
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GENERATION_JOBS_IN_PROCESS = True
     fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors"])  # no Stable Video Diffusion
     session = await session_in_review(alice, brief)
     socket = await open_socket(alice, session.pk)
@@ -328,6 +331,6 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
     assert stored[:-1] == before, "a card or notice of the refused generation was kept"
     assert stored[-1].role == Role.USER and stored[-1].content == "generate"
     assert await sync_to_async(Generation.objects.filter(session=session).count)() == 0
-    assert await sync_to_async(lambda: Session.objects.get(pk=session.pk).current_conversation.phase)() == "review"
+    assert await sync_to_async(lambda: Conversation.objects.current(Session.objects.get(pk=session.pk)).phase)() == "review"
     await socket.disconnect()
     await settle(session)

@@ -1,7 +1,8 @@
 import pytest
 
+from specialists.models import Conversation, Message, Phase, Role
 from specialists.services.turns import next_step
-from studio.core.models import Conversation, Message, Phase, Role
+from tests.fixtures.conversations import put_in_phase
 
 
 @pytest.fixture
@@ -9,8 +10,8 @@ def conversation(alice_session):
     return Conversation.objects.create(session=alice_session)
 
 
-def say(conversation, role, text="…", status=Message.Status.COMPLETE, **metadata):
-    return conversation.append_message(role, text, status=status, metadata=metadata)
+def say(conversation, role, text="…", status=Message.Status.COMPLETE, **columns):
+    return conversation.append_message(role, text, status=status, **columns)
 
 
 def test_it_waits_for_the_artist_before_anyone_speaks(conversation):
@@ -62,14 +63,13 @@ def test_a_failed_reply_waits_for_retry_and_a_retry_resumes(conversation):
     say(conversation, Role.USER, "idea")
     failed = say(conversation, Role.STYLE, "", status=Message.Status.FAILED)
     assert next_step(conversation) is None
-    failed.metadata["retried"] = True
-    failed.save()
+    failed.mark_retried()
     assert next_step(conversation).speakers == (Role.STYLE, Role.COMPOSITION, Role.STORY)
 
 
 def test_synthesis_asks_pixel_for_a_brief_then_moves_to_review(conversation):
-    conversation.set_phase(Phase.SYNTHESIS)
-    say(conversation, Role.SYSTEM, "Synthesis", kind="notice", turn=True)
+    put_in_phase(conversation, Phase.SYNTHESIS)
+    say(conversation, Role.SYSTEM, "Synthesis", kind="notice", opens_turn=True)
     assert next_step(conversation).kind == "brief"
     say(conversation, Role.TECHNICAL, "brief", kind="brief", brief={"positive_prompt": "x"})
     step = next_step(conversation)
@@ -78,19 +78,19 @@ def test_synthesis_asks_pixel_for_a_brief_then_moves_to_review(conversation):
 
 def test_a_pause_stops_the_turn(conversation):
     say(conversation, Role.USER, "idea")
-    say(conversation, Role.SYSTEM, "paused", kind="notice", turn=True, pause=True)
+    say(conversation, Role.SYSTEM, "paused", kind="notice", opens_turn=True, pauses=True)
     assert next_step(conversation) is None
 
 
 def test_generating_waits(conversation):
     say(conversation, Role.USER, "idea")
-    conversation.set_phase(Phase.GENERATING)
-    say(conversation, Role.SYSTEM, "gen", kind="generation", generation_id=1)
+    put_in_phase(conversation, Phase.GENERATING)
+    say(conversation, Role.SYSTEM, "gen", kind="generation")
     assert next_step(conversation) is None
 
 
 def test_lens_comments_on_a_finished_result(conversation):
-    conversation.set_phase(Phase.COMPLETE)
-    say(conversation, Role.SYSTEM, "ready", kind="notice", turn=True, result=True)
+    put_in_phase(conversation, Phase.COMPLETE)
+    say(conversation, Role.SYSTEM, "ready", kind="result", opens_turn=True)
     step = next_step(conversation)
     assert step.kind == "speak" and step.speakers == (Role.CRITIC,)

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 
+from specialists.models import Conversation, Message
 from specialists.services import runs
-from studio.core.models import Conversation, Message, Session
+from studio.core.models import Session
 from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -122,7 +123,7 @@ def messages_of(session) -> list[Message]:
 
 async def settle(session, timeout: float = 30) -> None:
     """Wait for this process's orchestrator run on the session's conversation to end."""
-    conversation = await sync_to_async(lambda: session.current_conversation)()
+    conversation = await sync_to_async(lambda: Conversation.objects.current(session))()
     await asyncio.wait_for(runs.wait_idle(conversation.pk), timeout)
 
 

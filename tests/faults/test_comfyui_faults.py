@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from generations.models import Generation, MediaOutput
+from specialists.models import Conversation
 from studio.core.models import Session
 from tests.faults.conftest import frames_mentioning
 from tests.fixtures.generations import card_frames, finished_generations, session_in_review
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def in_process_worker(settings, tmp_path):
     # Generations run in this process's worker threads (the default install), with or without REDIS_URL.
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GENERATION_JOBS_IN_PROCESS = True
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
@@ -31,7 +32,7 @@ def press_generate(session, user) -> None:
     from generations.services.generate import start_generation
     from specialists.services.turns import latest_brief
 
-    brief = latest_brief(Session.objects.get(pk=session.pk).current_conversation).metadata["brief"]
+    brief = latest_brief(Conversation.objects.current(Session.objects.get(pk=session.pk))).brief
     start_generation(Session.objects.get(pk=session.pk), brief, user=user)
 
 

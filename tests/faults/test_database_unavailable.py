@@ -14,7 +14,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 
 from generations.models import Generation
-from studio.core.models import Message, Role
+from specialists.models import Message, Role
 from tests.faults.conftest import frames_mentioning, make_session, messages_of_apart, stored_when
 from tests.fixtures.generations import card_frames, finished_generations, session_in_review
 from tests.fixtures.websockets import ChatView
@@ -99,7 +99,7 @@ async def test_a_reply_cut_off_by_the_database_is_settled_and_the_next_message_i
 async def test_a_generation_cut_off_by_the_database_ends_and_the_conversation_carries_on(
     open_socket, alice, fake_comfyui, fake_ollama, settings, tmp_path, drop_connections
 ):
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    settings.GENERATION_JOBS_IN_PROCESS = True
     settings.MEDIA_ROOT = tmp_path / "media"
     fake_comfyui.step_delay = 0.2
     session = await session_in_review(alice)

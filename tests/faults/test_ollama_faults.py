@@ -6,7 +6,7 @@ is lost, and that the conversation carries on ("Try again") once the engine is b
 
 import pytest
 
-from studio.core.models import Message, Role
+from specialists.models import Message, Role
 from tests.faults.conftest import frames_mentioning, make_session, messages_of, stored_when
 from tests.fixtures.websockets import ChatView
 

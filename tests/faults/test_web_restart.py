@@ -12,9 +12,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from specialists.models import Conversation, Message, Role
 from specialists.services import runs
 from specialists.services.live import live
-from studio.core.models import Conversation, Message, Role
 from tests.faults.conftest import frames_mentioning, make_session, messages_of, stored_when
 from tests.fixtures.websockets import ChatView
 
@@ -27,9 +27,9 @@ LATER_SPEAKERS = [Role.COMPOSITION, Role.STORY]
 @sync_to_async
 def leave_an_orphan(session, *, claimed_seconds_ago: float) -> Message:
     """What a process that died mid-reply leaves behind: a streaming reply and its run's claim."""
-    conversation = session.current_conversation
+    conversation = Conversation.objects.current(session)
     orphan = conversation.append_message(
-        Role.STYLE, "Luna here. Amber dusk", status=Message.Status.STREAMING, metadata={"kind": "chat"}
+        Role.STYLE, "Luna here. Amber dusk", status=Message.Status.STREAMING, kind="chat"
     )
     claimed = timezone.now() - timedelta(seconds=claimed_seconds_ago)
     Conversation.objects.filter(pk=conversation.pk).update(running_since=claimed)
@@ -78,7 +78,7 @@ async def test_a_run_cancelled_mid_reply_leaves_an_orphan_the_next_connection_se
     await before.drain(first, until=lambda v: any(len(body) > 15 for i, body in v.bodies.items() if i != min(v.bodies)))
 
     # The process stops: its event loop cancels the run, as daphne's shutdown does.
-    conversation = await sync_to_async(lambda: session.current_conversation)()
+    conversation = await sync_to_async(lambda: Conversation.objects.current(session))()
     task = runs._tasks[conversation.pk]
     task.cancel()
     await asyncio.wait({task})

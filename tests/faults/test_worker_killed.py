@@ -24,7 +24,8 @@ from django.db import connection
 from generations.models import Generation, MediaOutput
 from generations.services import dispatch
 from generations.services.runner import STALE_AFTER
-from studio.core.models import Conversation, Phase, Role, Session
+from specialists.models import Conversation, Phase, Role
+from studio.core.models import Session
 from tests.faults.conftest import REPO, wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -141,10 +142,10 @@ def make_generation(user) -> Generation:
     session = Session.objects.create(owner=user, title="Lighthouse cat")
     conversation = Conversation.objects.create(session=session, phase=Phase.GENERATING)
     brief, _ = normalize_brief(BRIEF, get_catalog())
-    generation = Generation.objects.create(session=session, conversation=conversation, parameters=brief)
+    generation = Generation.objects.create(session=session, parameters=brief)
     generation.workflow = TEMPLATES["txt2img"](brief, prefix=f"fault{generation.pk}")
     generation.message = conversation.append_message(
-        Role.SYSTEM, "", metadata={"kind": "generation", "generation_id": generation.pk}
+        Role.SYSTEM, "", kind="generation", generation=generation
     )
     generation.server = settings.COMFYUI_URLS[0]
     generation.save()

@@ -69,12 +69,3 @@ async def push_html(session_id: int, html: str) -> None:
 
 def push_html_sync(session_id: int, html: str) -> None:
     run_from_sync(push_html, session_id, html)
-
-
-async def kick(session_id: int) -> None:
-    """Ask the session's consumers to run the orchestrator if the conversation has pending work."""
-    await get_channel_layer().group_send(group_name(session_id), {"type": "studio.kick"})
-
-
-def kick_sync(session_id: int) -> None:
-    run_from_sync(kick, session_id)

@@ -4,8 +4,8 @@ import threading
 import pytest
 from asgiref.sync import sync_to_async
 
-from generations.tests.conftest import GroupListener
 from studio.core.services import broadcast
+from tests.fixtures.render_farm import GroupListener
 
 
 async def _running_loop():

@@ -5,7 +5,8 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from generations.models import Generation, MediaOutput
-from studio.core.models import Message, Session
+from specialists.models import Conversation, Message
+from studio.core.models import Session
 
 
 @pytest.fixture(autouse=True)
@@ -23,7 +24,7 @@ def test_it_creates_a_finished_demo_session_for_the_local_user(db):
     output = run()
     session = Session.objects.get(owner__username="local")
     assert "Created" in output and f"/sessions/{session.pk}/" in output
-    conversation = session.current_conversation
+    conversation = Conversation.objects.current(session)
     assert conversation.phase == "complete"
     roles = list(Message.objects.filter(conversation=conversation).values_list("role", flat=True))
     assert {"user", "style", "composition", "story", "technical", "critic"} <= set(roles)

@@ -2,15 +2,15 @@ import pytest
 from django.urls import reverse
 
 from generations.models import Generation
-from studio.core.models import Conversation, Message, Phase, Role
-
-from .conftest import BRIEF
+from specialists.models import Conversation, Phase, Role
+from tests.fixtures.conversations import card_of
+from tests.fixtures.render_farm import BRIEF
 
 
 @pytest.fixture
 def brief_message(alice_session):
     conversation = Conversation.objects.create(session=alice_session, phase=Phase.REVIEW)
-    return conversation.append_message(Role.TECHNICAL, "Here is the brief.", metadata={"kind": "brief", "brief": BRIEF})
+    return conversation.append_message(Role.TECHNICAL, "Here is the brief.", kind="brief", brief=BRIEF)
 
 
 def form(**overrides):
@@ -24,7 +24,7 @@ def form(**overrides):
 
 
 def url(message):
-    return reverse("generations:generate", args=[message.conversation.session_id, message.pk])
+    return reverse("specialists:generate", args=[message.conversation.session_id, message.pk])
 
 
 def test_it_starts_a_generation_from_the_edited_brief(
@@ -42,8 +42,8 @@ def test_it_starts_a_generation_from_the_edited_brief(
     conversation = brief_message.conversation
     conversation.refresh_from_db()
     assert conversation.phase == Phase.GENERATING
-    card = Message.objects.get(pk=generation.message_id)
-    assert card.metadata == {"kind": "generation", "generation_id": generation.pk, "warnings": []}
+    card = card_of(generation)
+    assert (card.kind, card.generation_id, card.metadata) == ("generation", generation.pk, {"warnings": []})
 
 
 def test_it_rejects_invalid_fields_with_a_clear_error(alice_client, brief_message, fake_comfyui):
@@ -96,5 +96,5 @@ def test_a_video_uses_the_video_model_only_to_animate(
         "CheckpointLoaderSimple": "sd_xl_base_1.0.safetensors",
         "ImageOnlyCheckpointLoader": "svd_xt_1_1.safetensors",
     }
-    warnings = Message.objects.get(pk=generation.message_id).metadata["warnings"]
+    warnings = card_of(generation).metadata["warnings"]
     assert any("is a video model" in w for w in warnings)

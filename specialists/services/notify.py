@@ -8,9 +8,9 @@ a reconnect).
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from studio.core.models import Conversation
+from specialists.models import Conversation
+from specialists.services.chat_html import render_phase
 from studio.core.services.broadcast import group_name, push_html, push_html_sync, run_from_sync
-from studio.core.services.chat_html import render_phase
 
 
 async def message_added(session_id: int, message_id: int) -> None:

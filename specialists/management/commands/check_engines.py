@@ -3,7 +3,7 @@ import sys
 
 from django.core.management.base import BaseCommand
 
-from studio.core.services.engines import engine_report
+from specialists.services.engines import engine_report
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ import asyncio
 
 from django.core.management.base import BaseCommand, CommandError
 
+from specialists.models import Conversation
 from specialists.personas import PERSONAS
 from specialists.services.replay import replay_conversation
-from studio.core.models import Conversation
 
 
 class Command(BaseCommand):

@@ -1,6 +1,7 @@
 from django.db import transaction
 
-from studio.core.models import Conversation, Role, Session
+from specialists.models import Conversation, Role
+from studio.core.models import Session
 
 
 @transaction.atomic
@@ -23,7 +24,4 @@ def update_settings(session: Session, data: dict, assignments: dict) -> None:
 
 
 def delete_session(session: Session) -> None:
-    from generations.services.media import delete_session_media
-
-    delete_session_media(session)
-    session.delete()
+    session.delete()  # its generations' media files go with their rows (generations' post_delete)

@@ -4,10 +4,16 @@ from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from generations.forms import BriefForm
+from generations.models import Generation
+from generations.services import generate
+from generations.services.brief import BriefError
+from generations.views import action_done
+from specialists.forms import NewSessionForm, SessionSettingsForm
+from specialists.models import Conversation, Message, Role
 from specialists.personas import PERSONAS
-from studio.core.forms import NewSessionForm, SessionSettingsForm
+from specialists.services import chat_html, llm, results, sessions
 from studio.core.models import Session
-from studio.core.services import chat_html, sessions
 
 
 def _owned(request, session_id: int) -> Session:
@@ -38,7 +44,7 @@ def session_create(request):
 
 def studio(request, session_id: int):
     session = _owned(request, session_id)
-    conversation = session.current_conversation
+    conversation = Conversation.objects.current(session)
     return render(
         request,
         "core/studio.html",
@@ -56,8 +62,6 @@ def studio(request, session_id: int):
 @require_http_methods(["GET", "POST"])
 def session_settings(request, session_id: int):
     session = _owned(request, session_id)
-    from specialists.services import llm
-
     installed, notice = async_to_sync(llm.list_models)()
     names = [m.name for m in installed]
     # Keep assignments to models that are not installed visible, so they can be changed.
@@ -74,7 +78,7 @@ def session_settings(request, session_id: int):
     if request.method == "POST" and form.is_valid():
         sessions.update_settings(session, form.cleaned_data, form.assignments())
         messages.success(request, "Settings saved.")
-        return redirect("core:session_settings", session.pk)
+        return redirect("specialists:session_settings", session.pk)
     status = 400 if request.method == "POST" else 200
     context = {"session": session, "form": form, "engine_notice": notice, "models": installed}
     return render(request, "core/settings.html", context, status=status)
@@ -85,4 +89,29 @@ def session_delete(request, session_id: int):
     session = _owned(request, session_id)
     sessions.delete_session(session)
     messages.success(request, f"Deleted “{session.title}”.")
-    return redirect("core:home")
+    return redirect("specialists:home")
+
+
+@require_POST
+def generate_from_brief(request, session_id: int, message_id: int):
+    session = _owned(request, session_id)
+    get_object_or_404(
+        Message, pk=message_id, conversation__session=session, role=Role.TECHNICAL, kind=Message.Kind.BRIEF
+    )
+    form = BriefForm(request.POST)
+    if not form.is_valid():
+        return action_done(request, session, form.error_text())
+    try:
+        generate.start_generation(session, form.brief(), user=request.user, template=form.cleaned_data["template"])
+    except BriefError as exc:
+        return action_done(request, session, f"Could not start the generation: {exc}.")
+    return action_done(request, session)
+
+
+@require_POST
+def refine(request, generation_id: int):
+    generation = get_object_or_404(
+        Generation.objects.select_related("session"), pk=generation_id, session__owner=request.user
+    )
+    results.refine(generation)
+    return action_done(request, generation.session)

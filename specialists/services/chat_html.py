@@ -6,15 +6,18 @@ untrusted). Fragments pushed over the websocket carry hx-swap-oob.
 
 from django.template.loader import render_to_string
 
+from generations.services.cards import card_context
+from generations.services.catalog import get_catalog
+from specialists.models import PHASE_ORDER, Conversation, Message, Phase, artist_step
 from specialists.personas import PERSONAS
-from studio.core.models import PHASE_ORDER, Conversation, Message, Phase, Session
+from studio.core.models import Session
 
 
 def message_context(message: Message, *, live_content: str | None = None) -> dict:
     content = message.content
     if message.status == Message.Status.STREAMING and live_content is not None:
         content = live_content
-    kind = message.metadata.get("kind", "chat")
+    kind = message.kind
     context = {
         "message": message,
         "content": content,
@@ -22,19 +25,14 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         "persona": PERSONAS.get(message.role),
         "session": message.conversation.session,
     }
-    if kind == "generation":
-        from generations.models import Generation
-        from generations.services.cards import card_context
-
-        generation = Generation.objects.filter(pk=message.metadata.get("generation_id")).first()
+    if kind == Message.Kind.GENERATION:
+        generation = message.generation
         context["generation"] = generation
         if generation is not None:
             context.update(card_context(generation))
-    elif kind == "brief":
-        from generations.services.catalog import get_catalog
-
+    elif kind == Message.Kind.BRIEF:
         context["catalog"] = get_catalog()
-        context["brief"] = message.metadata.get("brief", {})
+        context["brief"] = message.brief or {}
         context["has_custom_workflow"] = hasattr(message.conversation.session, "custom_workflow")
     return context
 
@@ -47,7 +45,7 @@ def render_message(message: Message, *, append: bool = False, oob: bool = False,
 
 
 def conversation_messages(conversation: Conversation) -> list[Message]:
-    return list(conversation.messages.select_related("conversation__session").order_by("order"))
+    return list(conversation.messages.select_related("conversation__session", "generation").order_by("order"))
 
 
 def render_messages(
@@ -69,6 +67,9 @@ def render_body(message_id: int, content: str) -> str:
 
 def phase_context(conversation: Conversation) -> dict:
     current = conversation.phase_index
+    # The buttons ask the transition table, so they never offer a move it would refuse.
+    moves = {"can_go_back": bool(artist_step(conversation.phase, "back")),
+             "can_advance": bool(artist_step(conversation.phase, "advance"))}
     steps = [
         {
             "value": value,
@@ -77,7 +78,7 @@ def phase_context(conversation: Conversation) -> dict:
         }
         for i, value in enumerate(PHASE_ORDER)
     ]
-    return {"conversation": conversation, "steps": steps}
+    return {"conversation": conversation, "steps": steps, **moves}
 
 
 def render_phase(conversation: Conversation, *, oob: bool = True) -> str:

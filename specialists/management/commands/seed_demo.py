@@ -2,8 +2,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from specialists.services.demo import seed_demo
 from studio.core.services.accounts import local_user
-from studio.core.services.demo import seed_demo
 
 
 class Command(BaseCommand):

@@ -3,7 +3,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from studio.core.models import Conversation, Message, Role, Session
+from specialists.models import Conversation, Message, Role
+from studio.core.models import Session
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,14 +1,15 @@
 import pytest
 from django.urls import reverse
 
-from studio.core.models import Message, Role
+from specialists.models import Conversation, Message, Role
+from tests.fixtures.conversations import put_in_phase
 
 
 def test_it_shows_the_conversation_with_escaped_model_text(alice_client, alice_session):
-    conversation = alice_session.current_conversation
+    conversation = Conversation.objects.current(alice_session)
     conversation.append_message(Role.USER, "a lighthouse")
     conversation.append_message(Role.STYLE, "<script>alert('x')</script> teal and amber")
-    response = alice_client.get(reverse("core:studio", args=[alice_session.pk]))
+    response = alice_client.get(reverse("specialists:studio", args=[alice_session.pk]))
     assert response.status_code == 200
     html = response.content.decode()
     assert "a lighthouse" in html
@@ -19,7 +20,7 @@ def test_it_shows_the_conversation_with_escaped_model_text(alice_client, alice_s
 
 def test_it_rejects_another_users_session(client, bob, alice_session):
     client.force_login(bob)
-    response = client.get(reverse("core:studio", args=[alice_session.pk]))
+    response = client.get(reverse("specialists:studio", args=[alice_session.pk]))
     assert response.status_code == 404
 
 
@@ -28,21 +29,21 @@ def test_it_returns_404_for_a_session_that_does_not_exist(alice_client):
 
 
 def test_it_shows_the_current_phase(alice_client, alice_session):
-    conversation = alice_session.current_conversation
-    conversation.set_phase("refinement")
-    html = alice_client.get(reverse("core:studio", args=[alice_session.pk])).content.decode()
+    conversation = Conversation.objects.current(alice_session)
+    put_in_phase(conversation, "refinement")
+    html = alice_client.get(reverse("specialists:studio", args=[alice_session.pk])).content.decode()
     assert 'aria-current="step" data-phase="refinement"' in html
 
 
 @pytest.mark.django_db
 def test_it_shows_failed_replies_with_their_reason(alice_client, alice_session):
-    conversation = alice_session.current_conversation
+    conversation = Conversation.objects.current(alice_session)
     conversation.append_message(
         Role.STYLE,
         "",
         status=Message.Status.FAILED,
         metadata={"error": "model x is not installed: run `ollama pull x`"},
     )
-    html = alice_client.get(reverse("core:studio", args=[alice_session.pk])).content.decode()
+    html = alice_client.get(reverse("specialists:studio", args=[alice_session.pk])).content.decode()
     assert "ollama pull x" in html
     assert "Try again" in html

@@ -2,7 +2,7 @@ from django.urls import reverse
 
 
 def url(session):
-    return reverse("core:session_settings", args=[session.pk])
+    return reverse("specialists:session_settings", args=[session.pk])
 
 
 def test_it_offers_every_installed_model_for_each_specialist(alice_client, alice_session, fake_ollama):

@@ -1,6 +1,7 @@
 from django.contrib import admin
 
-from studio.core.models import Conversation, Message, Session
+from specialists.models import Conversation, Message
+from studio.core.models import Session
 
 
 class ConversationInline(admin.TabularInline):

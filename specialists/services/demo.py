@@ -6,7 +6,9 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image, ImageDraw
 
-from studio.core.models import Conversation, Message, Phase, Role, Session
+from generations.models import Generation, MediaKind, MediaOutput
+from specialists.models import Actor, Conversation, Message, Phase, Role
+from studio.core.models import Session
 
 DEMO_KEY = "lighthouse-demo-v1"
 DEMO_TITLE = "Demo · The last night of the lighthouse keeper"
@@ -66,8 +68,6 @@ def _animation(size=(256, 192), frames=8) -> bytes:
 @transaction.atomic
 def seed_demo(user) -> tuple[Session, bool]:
     """Returns the demo session and whether it was created now."""
-    from generations.models import Generation, MediaKind, MediaOutput
-
     existing = Session.objects.filter(owner=user, settings__demo=DEMO_KEY).first()
     if existing is not None:
         return existing, False
@@ -75,13 +75,16 @@ def seed_demo(user) -> tuple[Session, bool]:
     conversation = Conversation.objects.create(session=session)
     for role, text in _SCRIPT:
         conversation.append_message(role, text, metadata={"model": "demo"} if role != Role.USER else {})
-    conversation.phase = Phase.REVIEW
-    conversation.save(update_fields=["phase"])
+    for phase in (Phase.REFINEMENT, Phase.SYNTHESIS, Phase.REVIEW):
+        conversation.move_to(phase, by=Actor.TEAM)
     conversation.append_message(
         Role.TECHNICAL,
         "Here is the brief. Edit anything, then press Generate — or tell us what to change.",
-        metadata={"kind": "brief", "brief": _BRIEF, "warnings": []},
+        kind=Message.Kind.BRIEF,
+        brief=_BRIEF,
+        metadata={"warnings": []},
     )
+    conversation.move_to(Phase.GENERATING, by=Actor.ARTIST)
     made = [
         (MediaKind.IMAGE, _BRIEF, "demo_00001_.png", _picture(421337), "image/png"),
         (MediaKind.IMAGE, {**_BRIEF, "seed": 77}, "demo_00002_.png", _picture(77), "image/png"),
@@ -90,17 +93,13 @@ def seed_demo(user) -> tuple[Session, bool]:
     for kind, parameters, filename, data, content_type in made:
         generation = Generation.objects.create(
             session=session,
-            conversation=conversation,
             kind=kind,
             template="video" if kind == MediaKind.VIDEO else "txt2img",
             parameters=parameters,
             status=Generation.Status.COMPLETE,
             progress=1.0,
         )
-        message = conversation.append_message(
-            Role.SYSTEM, "", metadata={"kind": "generation", "generation_id": generation.pk}
-        )
-        Generation.objects.filter(pk=generation.pk).update(message=message)
+        conversation.append_message(Role.SYSTEM, "", kind=Message.Kind.GENERATION, generation=generation)
         output = MediaOutput(
             generation=generation,
             kind=MediaKind.IMAGE if content_type.startswith("image/") else kind,
@@ -111,8 +110,7 @@ def seed_demo(user) -> tuple[Session, bool]:
             size_bytes=len(data),
         )
         output.file.save(filename, ContentFile(data), save=True)
-    conversation.phase = Phase.COMPLETE
-    conversation.save(update_fields=["phase"])
+    conversation.move_to(Phase.COMPLETE, by=Actor.RESULT)
     conversation.append_message(
         Role.CRITIC,
         "The amber window carries the story; the suitcase still gets lost. A tighter crop would fix it.",

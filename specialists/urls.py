@@ -1,0 +1,14 @@
+from django.urls import path
+
+from specialists import views
+
+app_name = "specialists"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sessions/new/", views.session_create, name="session_create"),
+    path("sessions/<int:session_id>/", views.studio, name="studio"),
+    path("sessions/<int:session_id>/settings/", views.session_settings, name="session_settings"),
+    path("sessions/<int:session_id>/delete/", views.session_delete, name="session_delete"),
+    path("sessions/<int:session_id>/briefs/<int:message_id>/generate/", views.generate_from_brief, name="generate"),
+    path("generations/<int:generation_id>/refine/", views.refine, name="refine"),
+]
