@@ -32,6 +32,7 @@ test: install-dev
 
 lint: install-dev
 	@.venv/bin/ruff check .
+	@.venv/bin/lint-imports
 
 services:
 	@bash scripts/services.sh postgres redis

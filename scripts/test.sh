@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole check, in order, stopping at the first failure:
-#   lint      ruff check .
+#   lint      ruff check . and lint-imports (the three layers)
 #   default   pytest, no environment: SQLite, in-memory channel layer, eager Celery (browser tests excluded)
 #   scaled    pytest again on PostgreSQL + Redis (tests marked `worker` start a real Celery worker);
 #             `embedded` tests (SmolLM2 on the CPU) do not touch either and ran in the default stage
@@ -56,8 +56,9 @@ run_pytest() {
 }
 
 stage_lint() {
-  header "lint: ruff check ."
+  header "lint: ruff check . and the layer contracts (lint-imports)"
   "$bin/ruff" check . || fail "lint: ruff found problems"
+  "$bin/lint-imports" || fail "lint: an import breaks the layers (pyproject.toml, [tool.importlinter])"
 }
 
 stage_default() {

@@ -6,8 +6,8 @@ from PIL import Image
 
 from generations.models import Generation, MediaOutput
 from generations.services import generate
+from generations.signals import generation_finished
 from generations.tasks import run_generation
-from specialists.models import Conversation, Phase, Role
 
 
 def run(generation):
@@ -17,7 +17,16 @@ def run(generation):
 
 
 def test_it_runs_an_image_end_to_end(make_generation, fake_comfyui, listener):
-    generation = run(make_generation())
+    told = []
+
+    def receiver(sender, generation, **kwargs):
+        told.append((generation.pk, generation.status))
+
+    generation_finished.connect(receiver)
+    try:
+        generation = run(make_generation())
+    finally:
+        generation_finished.disconnect(receiver)
     assert generation.status == Generation.Status.COMPLETE
     assert generation.progress == 1.0 and generation.progress_max == 6
     assert generation.prompt_id and generation.server == fake_comfyui.url
@@ -28,11 +37,8 @@ def test_it_runs_an_image_end_to_end(make_generation, fake_comfyui, listener):
     html = " ".join(e.get("html", "") for e in listener.drain())
     assert f'id="generation-{generation.pk}"' in html
     assert "Step " in html  # progress was pushed while sampling
-    conversation = Conversation.objects.current(generation.session)
-    conversation.refresh_from_db()
-    assert conversation.phase == Phase.COMPLETE
-    notice = conversation.messages.order_by("-order").first()
-    assert notice.role == Role.SYSTEM and notice.kind == "result"
+    # the rest of the studio is told (the conversation's side: specialists/tests/test_generation_results.py)
+    assert told == [(generation.pk, Generation.Status.COMPLETE)]
 
 
 def test_it_saves_a_video(make_generation, fake_comfyui):

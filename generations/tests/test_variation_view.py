@@ -1,8 +1,7 @@
 from django.urls import reverse
 
 from generations.models import Generation
-from specialists.models import Conversation, Phase
-from tests.fixtures.conversations import card_of
+from generations.signals import generation_started
 
 
 def test_it_keeps_the_brief_with_a_new_seed(
@@ -10,8 +9,19 @@ def test_it_keeps_the_brief_with_a_new_seed(
 ):
     generation = make_generation()
     Generation.objects.filter(pk=generation.pk).update(status="complete")
-    with django_capture_on_commit_callbacks(execute=False):
-        response = alice_client.post(reverse("generations:variation", args=[generation.pk]), HTTP_HX_REQUEST="true")
+    told = []
+
+    def receiver(sender, generation, announce, **kwargs):
+        told.append((generation.pk, announce))
+
+    generation_started.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=False):
+            response = alice_client.post(
+                reverse("generations:variation", args=[generation.pk]), HTTP_HX_REQUEST="true"
+            )
+    finally:
+        generation_started.disconnect(receiver)
     assert response.status_code == 200
     new = Generation.objects.exclude(pk=generation.pk).get()
     assert new.source == generation and new.status == Generation.Status.QUEUED
@@ -20,9 +30,7 @@ def test_it_keeps_the_brief_with_a_new_seed(
     }
     assert new.parameters["seed"] != generation.parameters["seed"]
     assert new.workflow["5"]["inputs"]["seed"] == new.parameters["seed"]
-    card = card_of(new)
-    assert card.kind == "generation" and card.generation_id == new.pk
-    assert Conversation.objects.current(new.session).phase == Phase.GENERATING
+    assert told == [(new.pk, True)]  # the chat adds the card and announces it (specialists' side)
 
 
 def test_it_rejects_another_users_generation(client, bob, make_generation, fake_comfyui):

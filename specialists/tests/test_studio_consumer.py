@@ -257,7 +257,6 @@ async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_q
         brief, _ = normalize_brief(
             {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}, get_catalog()
         )
-        conversation = Conversation.objects.current(session)
         generation = Generation.objects.create(
             session=session, template="txt2img", kind="image", parameters=brief
         )
@@ -331,6 +330,7 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
     assert stored[:-1] == before, "a card or notice of the refused generation was kept"
     assert stored[-1].role == Role.USER and stored[-1].content == "generate"
     assert await sync_to_async(Generation.objects.filter(session=session).count)() == 0
-    assert await sync_to_async(lambda: Conversation.objects.current(Session.objects.get(pk=session.pk)).phase)() == "review"
+    phase = await sync_to_async(lambda: Conversation.objects.current(Session.objects.get(pk=session.pk)).phase)()
+    assert phase == "review"
     await socket.disconnect()
     await settle(session)

@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.utils import timezone
 
 from specialists.models import Conversation, Message, Role
-from specialists.services import runs
+from specialists.services import runs, supervisor
 from specialists.services.live import live
 from tests.faults.conftest import frames_mentioning, make_session, messages_of, stored_when
 from tests.fixtures.websockets import ChatView
@@ -68,7 +68,7 @@ async def test_a_reply_left_streaming_is_interrupted_with_its_text_and_the_team_
     await socket.disconnect()
 
 
-async def test_a_run_cancelled_mid_reply_leaves_an_orphan_the_next_connection_settles(open_socket, alice, fake_ollama):
+async def test_a_run_cancelled_mid_reply_leaves_an_orphan_the_restarted_studio_settles(open_socket, alice, fake_ollama):
     fake_ollama.token_delay = 0.04
     session = await make_session(alice)
     first = await open_socket(alice, session.pk)
@@ -80,13 +80,16 @@ async def test_a_run_cancelled_mid_reply_leaves_an_orphan_the_next_connection_se
     # The process stops: its event loop cancels the run, as daphne's shutdown does.
     conversation = await sync_to_async(lambda: Conversation.objects.current(session))()
     task = runs._tasks[conversation.pk]
+    stopping = supervisor._running[asyncio.get_running_loop()]
     task.cancel()
-    await asyncio.wait({task})
+    stopping.cancel()
+    await asyncio.wait({task, stopping})
     await first.disconnect()
     [_, left] = await messages_of(session)
     assert left.status == Message.Status.STREAMING
     seen = before.bodies[left.pk]
 
+    # The studio starts again (its supervisor with it) and the artist's page reconnects.
     second = await open_socket(alice, session.pk)
     after = ChatView()
     stored = await stored_when(session, carried_on)
