@@ -6,7 +6,8 @@ from pathlib import Path
 
 from generations.services.catalog import DEFAULT_SAMPLERS, DEFAULT_SCHEDULERS, get_catalog, parse_object_info
 
-PROTOCOLS = Path("/work/shared/protocols/comfyui")
+# Recordings of a real ComfyUI 0.3.64, kept in the repository (tests/recordings/README.md says what they are).
+PROTOCOLS = Path(__file__).resolve().parents[2] / "tests" / "recordings" / "comfyui"
 
 
 def _object_info(ckpt_spec, sampler_spec, scheduler_spec) -> dict:

@@ -29,10 +29,13 @@ from generations.clients.comfyui_events import (
 from studio.errors import PermanentError, TransientError
 from tests.fakes.comfyui import ASSETS
 
-PROTOCOLS = Path("/work/shared/protocols/comfyui")
+# Recordings of a real ComfyUI 0.3.64, kept in the repository (tests/recordings/README.md says what they are).
+PROTOCOLS = Path(__file__).resolve().parents[2] / "tests" / "recordings" / "comfyui"
 ERRORS = PROTOCOLS / "errors"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ERROR_CASES = sorted(path.name.split(".")[0] for path in ERRORS.glob("*.request.json"))
+# Missing recordings must fail loudly, never turn into zero cases.
+assert len(ERROR_CASES) == 12, f"expected the 12 recorded /prompt rejections in {ERRORS}, found {len(ERROR_CASES)}"
 RECORDED_EXPECTATIONS = {
     "e1_unknown_class_type": ["ComfyUI has no node type DefinitelyNotANode", "install the custom node"],
     "e2_missing_required_input": ["node 2 (SaveImage)", "required input images is missing"],

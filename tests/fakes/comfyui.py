@@ -1,6 +1,6 @@
 """A protocol-faithful fake ComfyUI: real HTTP + websocket on loopback (aiohttp, like ComfyUI).
 
-Built from the recordings in /work/shared/protocols/comfyui/. One background worker runs the
+Built from the recordings in tests/recordings/comfyui/. One background worker runs the
 queue FIFO, one prompt at a time, and streams execution messages only to the websocket of the
 client_id that submitted the prompt (status updates go to every socket, as in ComfyUI).
 Samplers report `progress` per step (and send preview frames); output nodes produce real files:

@@ -3,7 +3,7 @@
 The specs copy ComfyUI 0.3.64 (tooltips trimmed). Like real servers, some dropdowns use the
 legacy encoding [["a", "b"], {...}] and others the newer ["COMBO", {"options": [...]}].
 validate_prompt() reproduces execution.validate_prompt / validate_inputs closely enough that
-the recorded 400 bodies in /work/shared/protocols/comfyui/errors/ come out identical.
+the recorded 400 bodies in tests/recordings/comfyui/errors/ come out identical.
 """
 
 from __future__ import annotations

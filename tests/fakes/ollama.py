@@ -1,6 +1,6 @@
 """A protocol-faithful fake Ollama: a real HTTP server on loopback (aiohttp).
 
-Follows the wire formats in /work/shared/protocols/README.md: POST /api/chat (NDJSON stream of
+Follows the wire formats in tests/recordings/README.md: POST /api/chat (NDJSON stream of
 deltas, then a final line with done_reason and nanosecond durations; or one JSON object with
 stream=false), GET /api/tags, GET /api/ps, POST /api/generate (keep_alive 0 unloads), POST /api/pull,
 GET /api/version, and the OpenAI-compatible POST /v1/chat/completions (SSE) + GET /v1/models.
