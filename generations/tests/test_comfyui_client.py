@@ -35,7 +35,7 @@ ERRORS = PROTOCOLS / "errors"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ERROR_CASES = sorted(path.name.split(".")[0] for path in ERRORS.glob("*.request.json"))
 # Missing recordings must fail loudly, never turn into zero cases.
-assert len(ERROR_CASES) == 12, f"expected the 12 recorded /prompt rejections in {ERRORS}, found {len(ERROR_CASES)}"
+assert len(ERROR_CASES) == 11, f"expected the 11 recorded JSON /prompt rejections in {ERRORS}, found {len(ERROR_CASES)}"
 RECORDED_EXPECTATIONS = {
     "e1_unknown_class_type": ["ComfyUI has no node type DefinitelyNotANode", "install the custom node"],
     "e2_missing_required_input": ["node 2 (SaveImage)", "required input images is missing"],
