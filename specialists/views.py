@@ -10,9 +10,10 @@ from generations.services import generate
 from generations.services.brief import BriefError
 from generations.views import action_done
 from specialists.forms import NewSessionForm, SessionSettingsForm
-from specialists.models import Conversation, Message, Role
+from specialists.models import Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import chat_html, llm, results, sessions
+from specialists.services.phases import plan_for
 from studio.core.models import Session
 
 
@@ -70,8 +71,8 @@ def session_settings(request, session_id: int):
     initial = {
         "title": session.title,
         "concurrent": session.settings.get("concurrent", settings.STUDIO_CONCURRENT_ROUNDS),
-        "ideation_rounds": rounds.get("ideation", 2),
-        "refinement_rounds": rounds.get("refinement", 1),
+        "ideation_rounds": rounds.get(Phase.IDEATION, plan_for(Phase.IDEATION).max_rounds),
+        "refinement_rounds": rounds.get(Phase.REFINEMENT, plan_for(Phase.REFINEMENT).max_rounds),
         **{f"model_{role}": model for role, model in session.model_assignments.items()},
     }
     form = SessionSettingsForm(request.POST or None, initial=initial, models=names)

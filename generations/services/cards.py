@@ -25,12 +25,19 @@ def _push(session_id: int, html: str) -> None:
         log.warning("could not push a generation update to session %s", session_id, exc_info=True)
 
 
+def remaining_seconds(elapsed: float, steps_done: int, steps_left: int) -> int | None:
+    """Seconds still to go at the rate so far: the one estimate behind every ETA the card shows."""
+    if steps_done <= 0:
+        return None
+    return max(0, round(elapsed / steps_done * steps_left))
+
+
 def eta_seconds(generation: Generation) -> int | None:
-    if generation.status != Generation.Status.RUNNING or not generation.progress_value or not generation.started_at:
+    """From the start time (no live step rate at hand): a card rendered for a page load or a reconnect."""
+    if generation.status != Generation.Status.RUNNING or not generation.started_at:
         return None
     elapsed = (timezone.now() - generation.started_at).total_seconds()
-    rate = elapsed / generation.progress_value
-    return max(0, round(rate * (generation.progress_max - generation.progress_value)))
+    return remaining_seconds(elapsed, generation.progress_value, generation.progress_max - generation.progress_value)
 
 
 def card_context(generation: Generation, *, oob: bool = False, eta: int | None = None) -> dict:

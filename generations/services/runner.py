@@ -243,11 +243,7 @@ class StepClock:
         if event.node != self.node or event.value < self.first_value:
             self.node, self.first_value, self.first_at = event.node, event.value, now
             return None
-        done = event.value - self.first_value
-        if done <= 0:
-            return None
-        per_step = (now - self.first_at) / done
-        return max(0, round(per_step * (event.max - event.value)))
+        return cards.remaining_seconds(now - self.first_at, event.value - self.first_value, event.max - event.value)
 
 
 def _follow(client: ComfyUIClient, events, generation: Generation) -> None:

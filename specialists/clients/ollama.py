@@ -25,6 +25,10 @@ PING_TIMEOUT = 1.0
 _NOT_FOUND = re.compile(r"model ['\"]?(?P<model>[^'\"]+?)['\"]? not found")
 
 
+
+def unreachable_message(url: str) -> str:
+    return f"Ollama is not reachable at {url}. Start it with `ollama serve`, or set OLLAMA_URL."
+
 class OllamaClient:
     backend = "ollama"
 
@@ -139,7 +143,7 @@ class OllamaClient:
         return data if isinstance(data, dict) else {}
 
     def _unreachable_message(self) -> str:
-        return f"Ollama is not reachable at {self.base_url}. Start it with `ollama serve`, or set OLLAMA_URL."
+        return unreachable_message(self.base_url)
 
     def _stopped_message(self) -> str:
         return (

@@ -18,7 +18,7 @@ from specialists.clients.base import LLMClient, ModelInfo, same_model
 from specialists.clients.embedded import MODEL_NAME as EMBEDDED_MODEL
 from specialists.clients.embedded import EmbeddedClient
 from specialists.clients.embedded import is_available as embedded_available
-from specialists.clients.ollama import OllamaClient
+from specialists.clients.ollama import OllamaClient, unreachable_message
 from specialists.clients.openai_compat import OpenAICompatClient
 from studio.errors import EngineError, PermanentError, TransientError
 
@@ -90,7 +90,7 @@ def _mark_down(client: OllamaClient | OpenAICompatClient) -> None:
 
 
 def _unreachable(url: str) -> str:
-    return f"Ollama is not reachable at {url}. Start it with `ollama serve`, or set OLLAMA_URL."
+    return unreachable_message(url)
 
 
 def _pick(model: str | None, installed: list[ModelInfo], *, strict: bool, pull_hint: bool) -> str:
@@ -205,16 +205,15 @@ async def list_models() -> tuple[list[ModelInfo], str | None]:
                 return await _ollama_models(ollama)
             except TransientError:
                 _mark_down(ollama)
-        down = f"Ollama is not reachable at {ollama.base_url}"
+        down = unreachable_message(ollama.base_url)
         fallback = await _fallback()
         if isinstance(fallback, OpenAICompatClient):
             models = await fallback.list_models()
-            return models, f"{down}; the studio is using the OpenAI-compatible server at {fallback.base_url}."
+            return models, f"{down} Meanwhile the studio is using the OpenAI-compatible server at {fallback.base_url}."
         if isinstance(fallback, EmbeddedClient):
             return (
                 await fallback.list_models(),
-                f"{down}; the studio is using the built-in SmolLM2 model. "
-                "Start Ollama (`ollama serve`) for much better replies.",
+                f"{down} Meanwhile the studio is using the built-in SmolLM2 model; Ollama gives much better replies.",
             )
         return [], _unreachable(ollama.base_url)
     except EngineError as exc:
