@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 
 from generations.models import CustomWorkflow
+from generations.services.brief_spec import LIMITS, MAX_PROMPT_CHARS, MAX_SEED
 from generations.services.generate import TEMPLATE_CHOICES
 
 
@@ -19,18 +20,20 @@ class _ErrorText:
 class BriefForm(_ErrorText, forms.Form):
     """The editable brief card. Values are validated again (and clamped) by normalize_brief."""
 
-    positive_prompt = forms.CharField(max_length=4000, label="Prompt")
-    negative_prompt = forms.CharField(max_length=4000, required=False, label="Negative prompt")
+    positive_prompt = forms.CharField(max_length=MAX_PROMPT_CHARS, label="Prompt")
+    negative_prompt = forms.CharField(max_length=MAX_PROMPT_CHARS, required=False, label="Negative prompt")
     checkpoint = forms.CharField(max_length=300, required=False)
-    width = forms.IntegerField(min_value=64, max_value=2048)
-    height = forms.IntegerField(min_value=64, max_value=2048)
-    steps = forms.IntegerField(min_value=1, max_value=150)
-    cfg = forms.FloatField(min_value=1, max_value=30, label="CFG")
+    width = forms.IntegerField(min_value=LIMITS["width"].lo, max_value=LIMITS["width"].hi)
+    height = forms.IntegerField(min_value=LIMITS["height"].lo, max_value=LIMITS["height"].hi)
+    steps = forms.IntegerField(min_value=LIMITS["steps"].lo, max_value=LIMITS["steps"].hi)
+    cfg = forms.FloatField(min_value=LIMITS["cfg"].lo, max_value=LIMITS["cfg"].hi, label="CFG")
     sampler = forms.CharField(max_length=100)
     scheduler = forms.CharField(max_length=100)
-    seed = forms.IntegerField(min_value=0, max_value=2**63 - 1)
-    frames = forms.IntegerField(min_value=1, max_value=120, required=False, label="Frames")
-    fps = forms.IntegerField(min_value=1, max_value=60, required=False, label="FPS")
+    seed = forms.IntegerField(min_value=0, max_value=MAX_SEED)
+    frames = forms.IntegerField(
+        min_value=LIMITS["frames"].lo, max_value=LIMITS["frames"].hi, required=False, label="Frames"
+    )
+    fps = forms.IntegerField(min_value=LIMITS["fps"].lo, max_value=LIMITS["fps"].hi, required=False, label="FPS")
     media_kind = forms.ChoiceField(choices=[("image", "Image"), ("video", "Video")], label="Kind")
     template = forms.ChoiceField(choices=[(t, t) for t in TEMPLATE_CHOICES], required=False)
 

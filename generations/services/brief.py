@@ -9,11 +9,19 @@ import json
 import random
 import re
 
+from generations.services.brief_spec import (
+    ASK_MAX_SEED,
+    ASK_NEGATIVE_CHARS,
+    ASK_PROMPT_CHARS,
+    ASK_SIZE_MULTIPLE,
+    LIMITS,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+    SIZE,
+)
 from generations.services.catalog import Catalog
 
-MIN_SIZE, MAX_SIZE = 64, 2048
-MAX_SEED = 2**63 - 1
-MAX_PROMPT_CHARS = 4000
+MIN_SIZE, MAX_SIZE = SIZE.lo, SIZE.hi
 DEFAULTS = {
     "negative_prompt": "blurry, low quality, watermark, text, deformed",
     "width": 1024,
@@ -63,22 +71,26 @@ def brief_schema(catalog: Catalog) -> dict:
     def choice(options: list[str]) -> dict:
         return {"type": "string", "enum": list(options)} if options else {"type": "string"}
 
+    def ask(name: str, kind: str = "integer") -> dict:
+        low, high = LIMITS[name].ask
+        return {"type": kind, "minimum": low, "maximum": high}
+
     return {
         "type": "object",
         "properties": {
-            "positive_prompt": {"type": "string", "minLength": 10, "maxLength": 1500},
-            "negative_prompt": {"type": "string", "maxLength": 600},
+            "positive_prompt": {"type": "string", "minLength": 10, "maxLength": ASK_PROMPT_CHARS},
+            "negative_prompt": {"type": "string", "maxLength": ASK_NEGATIVE_CHARS},
             "checkpoint": choice(image_checkpoints(catalog) or catalog.checkpoints),
-            "width": {"type": "integer", "minimum": 512, "maximum": 1536, "multipleOf": 64},
-            "height": {"type": "integer", "minimum": 512, "maximum": 1536, "multipleOf": 64},
-            "steps": {"type": "integer", "minimum": 10, "maximum": 60},
-            "cfg": {"type": "number", "minimum": 1, "maximum": 15},
+            "width": {**ask("width"), "multipleOf": ASK_SIZE_MULTIPLE},
+            "height": {**ask("height"), "multipleOf": ASK_SIZE_MULTIPLE},
+            "steps": ask("steps"),
+            "cfg": ask("cfg", "number"),
             "sampler": choice(catalog.samplers),
             "scheduler": choice(catalog.schedulers),
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+            "seed": {"type": "integer", "minimum": 0, "maximum": ASK_MAX_SEED},
             "media_kind": {"type": "string", "enum": ["image", "video"]},
-            "frames": {"type": "integer", "minimum": 8, "maximum": 50},
-            "fps": {"type": "integer", "minimum": 4, "maximum": 30},
+            "frames": ask("frames"),
+            "fps": ask("fps"),
         },
         "required": ["positive_prompt", "negative_prompt", "width", "height", "steps", "cfg", "sampler", "scheduler"],
     }
@@ -212,10 +224,11 @@ def normalize_brief(raw, catalog: Catalog, *, defaults: dict | None = None) -> t
         raise BriefError("the brief has no positive prompt")
     steps, bad_steps = _number(data.get("steps", base["steps"]), int, base["steps"])
     cfg, bad_cfg = _number(data.get("cfg", base["cfg"]), float, base["cfg"])
-    if bad_steps or not 1 <= steps <= 150:
-        warnings.append(f"steps adjusted to {_clamp(steps, 1, 150)} (1–150).")
-    if bad_cfg or not 1 <= cfg <= 30:
-        warnings.append(f"cfg adjusted to {_clamp(cfg, 1.0, 30.0)} (1–30).")
+    steps_bound, cfg_bound = LIMITS["steps"], LIMITS["cfg"]
+    if bad_steps or steps_bound.clamp(steps) != steps:
+        warnings.append(f"steps adjusted to {steps_bound.clamp(steps)} ({steps_bound.describe()}).")
+    if bad_cfg or cfg_bound.clamp(cfg) != cfg:
+        warnings.append(f"cfg adjusted to {float(cfg_bound.clamp(cfg))} ({cfg_bound.describe()}).")
     seed, bad_seed = _number(data.get("seed"), int, None)
     if bad_seed or seed is None or not 0 <= seed <= MAX_SEED:
         seed = random.randint(0, 2**32 - 1)
@@ -228,8 +241,8 @@ def normalize_brief(raw, catalog: Catalog, *, defaults: dict | None = None) -> t
         "checkpoint": _checkpoint(data.get("checkpoint"), catalog, installed, checkpoint_default, warnings),
         "width": _size(data.get("width", base["width"]), base["width"], "width", warnings),
         "height": _size(data.get("height", base["height"]), base["height"], "height", warnings),
-        "steps": int(_clamp(steps, 1, 150)),
-        "cfg": round(float(_clamp(cfg, 1.0, 30.0)), 2),
+        "steps": int(steps_bound.clamp(steps)),
+        "cfg": round(float(cfg_bound.clamp(cfg)), 2),
         "sampler": _pick(data.get("sampler"), catalog.samplers, base["sampler"], "sampler", warnings),
         "scheduler": _pick(data.get("scheduler"), catalog.schedulers, base["scheduler"], "scheduler", warnings),
         "seed": int(seed),
@@ -238,8 +251,8 @@ def normalize_brief(raw, catalog: Catalog, *, defaults: dict | None = None) -> t
     if kind == "video":
         frames, _ = _number(data.get("frames", base["frames"]), int, base["frames"])
         fps, _ = _number(data.get("fps", base["fps"]), int, base["fps"])
-        brief["frames"] = int(_clamp(frames, 1, 120))
-        brief["fps"] = int(_clamp(fps, 1, 60))
+        brief["frames"] = int(LIMITS["frames"].clamp(frames))
+        brief["fps"] = int(LIMITS["fps"].clamp(fps))
     if catalog.available and not catalog.checkpoints:
         warnings.append("ComfyUI has no checkpoint installed: put a .safetensors file in ComfyUI/models/checkpoints.")
     return brief, warnings

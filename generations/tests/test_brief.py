@@ -151,3 +151,27 @@ def test_absurd_numbers_are_clamped_not_crashed_on():
 def test_a_json_brief_wins_over_key_value_lines_in_the_same_text():
     text = 'steps: 99\n{"positive_prompt": "a heron", "steps": 12}'
     assert normalize_brief(text, CATALOG)[0]["steps"] == 12
+
+
+@pytest.mark.parametrize("name", ["steps", "cfg", "frames", "fps"])
+def test_every_bound_of_the_brief_spec_clamps_at_both_edges(name):
+    from generations.services.brief_spec import LIMITS
+
+    bound = LIMITS[name]
+    edges = ((bound.lo - 1, bound.lo), (bound.lo, bound.lo), (bound.hi, bound.hi), (bound.hi + 1, bound.hi))
+    for given, expected in edges:
+        brief, _ = normalize_brief(
+            {"positive_prompt": "a fox", "media_kind": "video", name: given}, CATALOG
+        )
+        assert brief[name] == expected, (name, given)
+
+
+@pytest.mark.parametrize("name", ["width", "height"])
+def test_sizes_clamp_at_both_edges_of_the_spec(name):
+    from generations.services.brief_spec import LIMITS
+
+    bound = LIMITS[name]
+    edges = ((bound.lo - 8, bound.lo), (bound.hi + 8, bound.hi), (bound.lo, bound.lo), (bound.hi, bound.hi))
+    for given, expected in edges:
+        brief, _ = normalize_brief({"positive_prompt": "a fox", name: given}, CATALOG)
+        assert brief[name] == expected, (name, given)

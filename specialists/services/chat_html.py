@@ -6,6 +6,7 @@ untrusted). Fragments pushed over the websocket carry hx-swap-oob.
 
 from django.template.loader import render_to_string
 
+from generations.services.brief_spec import LIMITS
 from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
 from specialists.models import PHASE_ORDER, Conversation, Message, Phase, artist_step
@@ -33,6 +34,7 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
     elif kind == Message.Kind.BRIEF:
         context["catalog"] = get_catalog()
         context["brief"] = message.brief or {}
+        context["limits"] = LIMITS
         context["has_custom_workflow"] = hasattr(message.conversation.session, "custom_workflow")
     return context
 
