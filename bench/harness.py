@@ -42,7 +42,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.processes import LoggedProcess, free_port, http, wait_http, wait_listening  # noqa: E402
+from tests.fakes.ollama_control import FakeOllamaControl  # noqa: E402
+from tests.processes import LoggedProcess, clean_environment, free_port, http, wait_http, wait_listening  # noqa: E402
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
@@ -50,12 +51,6 @@ PYTHON = sys.executable
 BENCH_REDIS_DB = os.environ.get("BENCH_REDIS_DB", "14")
 PERSONA_ROLES = {"Luna": "style", "Frame": "composition", "Saga": "story", "Pixel": "technical", "Lens": "critic"}
 SPECIALIST_ROLES = set(PERSONA_ROLES.values())
-# Variables that must come from the stack, never from the developer's shell.
-_SCRUBBED = (
-    "DATABASE_URL", "REDIS_URL", "OLLAMA_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "COMFYUI_URLS", "STUDIO_HOST",
-    "STUDIO_PORT", "STUDIO_REQUIRE_LOGIN", "STUDIO_DATA_DIR", "MEDIA_ROOT", "LLM_BACKEND", "LLM_EMBEDDED_ENABLED",
-    "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "STUDIO_CONCURRENT_ROUNDS",
-)
 
 
 # ---- processes -------------------------------------------------------------------------------------
@@ -189,22 +184,12 @@ def install_signal_handlers() -> None:
 
 
 # ---- the fake engines (their CLIs, steered over HTTP) ----------------------------------------------
-class FakeOllamaProcess:
+class FakeOllamaProcess(FakeOllamaControl):
     def __init__(self, proc: Proc, url: str):
-        self.proc, self.url = proc, url
+        super().__init__(url)
+        self.proc = proc
 
-    def reset(self) -> None:
-        status, body = http("POST", f"{self.url}/_fake/reset")
-        assert status == 200, body
-
-    def configure(self, **knobs) -> None:
-        status, body = http("POST", f"{self.url}/_fake/config", knobs)
-        assert status == 200, body
-
-    def chat_records(self) -> list[dict]:
-        status, body = http("GET", f"{self.url}/_fake/requests", timeout=60)
-        assert status == 200, body
-        return [r for r in json.loads(body) if r["path"] == "/api/chat"]
+    chat_records = FakeOllamaControl.chat_requests
 
 
 @dataclass
@@ -239,7 +224,7 @@ class Stack:
         self.procs: list[Proc] = []
         self.database_name: str | None = None
         self._admin_dsn: str | None = None
-        self.env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+        self.env = clean_environment()
         self.env.update(
             PYTHONUNBUFFERED="1",
             PYTHONPATH=str(REPO),

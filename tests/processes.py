@@ -17,6 +17,18 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Variables a started studio, worker or fake must get from its harness, never from the developer's shell.
+SCRUBBED_ENV = frozenset({
+    "DATABASE_URL", "REDIS_URL", "OLLAMA_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "COMFYUI_URLS", "STUDIO_HOST",
+    "STUDIO_PORT", "STUDIO_REQUIRE_LOGIN", "STUDIO_DATA_DIR", "MEDIA_ROOT", "LLM_BACKEND", "LLM_EMBEDDED_ENABLED",
+    "DJANGO_SETTINGS_MODULE", "SECRET_KEY", "STUDIO_CONCURRENT_ROUNDS", "GENERATION_JOBS_IN_PROCESS",
+})
+
+
+def clean_environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -107,7 +107,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['conversation', 'order'],
-                'constraints': [models.UniqueConstraint(fields=('conversation', 'order'), name='message_order_unique')],
+                'constraints': [models.UniqueConstraint(fields=('conversation', 'order'), name='specialists_message_order_unique')],
             },
         ),
         migrations.RunPython(copy_rows, migrations.RunPython.noop),

@@ -12,7 +12,6 @@ These tests only run when selected with `-m e2e` (see pytest_collection_modifyit
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -27,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import LoggedProcess, free_port, http, wait_http, wait_log
+from tests.fakes.ollama_control import FakeOllamaControl
+from tests.processes import LoggedProcess, clean_environment, free_port, wait_http, wait_log
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "artifacts"
@@ -51,12 +51,6 @@ STEP_DELAY = 0.1
 MODELS = ["llama3.2", "qwen2.5:7b", "llava:7b"]
 CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors", "svd_xt_1_1.safetensors"]
 SUPERUSER = ("admin", "e2e-admin-password-4711")
-# Variables that must come from the harness, never from the developer's shell.
-_SCRUBBED = (
-    "DATABASE_URL", "REDIS_URL", "OLLAMA_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY", "COMFYUI_URLS", "STUDIO_HOST",
-    "STUDIO_PORT", "STUDIO_REQUIRE_LOGIN", "STUDIO_DATA_DIR", "MEDIA_ROOT", "LLM_BACKEND", "LLM_EMBEDDED_ENABLED",
-    "DJANGO_SETTINGS_MODULE", "SECRET_KEY",
-)
 FIRST_MODULE = "test_first_session.py"
 # The Redis database the scaled e2e run owns (it is emptied before and after the run).
 E2E_REDIS_DB = os.environ.get("E2E_REDIS_DB", "13")
@@ -128,12 +122,12 @@ def run(argv: list[str], env: dict[str, str], name: str, timeout: float = 120) -
 
 
 # ---- the fake engines, steered over their HTTP control API -----------------------------------------
-class OllamaControl:
+class OllamaControl(FakeOllamaControl):
     """The standalone fake Ollama: its request log, knobs, and a switch to take it down and back up."""
 
     def __init__(self, port: int, env: dict[str, str]):
+        super().__init__(f"http://127.0.0.1:{port}")
         self.port = port
-        self.url = f"http://127.0.0.1:{port}"
         argv = [
             sys.executable, "-m", "tests.fakes.ollama", "--port", str(port),
             "--token-delay", str(TOKEN_DELAY), "--models", ",".join(MODELS),
@@ -146,24 +140,6 @@ class OllamaControl:
 
     def stop(self) -> None:
         self.service.stop()
-
-    def reset(self) -> None:
-        status, body = http("POST", f"{self.url}/_fake/reset")
-        assert status == 200, body
-
-    def configure(self, **knobs) -> dict:
-        status, body = http("POST", f"{self.url}/_fake/config", knobs)
-        assert status == 200, body
-        return json.loads(body)
-
-    def fail_next(self, kind: str, **options) -> None:
-        status, body = http("POST", f"{self.url}/_fake/fail_next", {"kind": kind, **options})
-        assert status == 200, body
-
-    def chat_requests(self) -> list[dict]:
-        status, body = http("GET", f"{self.url}/_fake/requests")
-        assert status == 200, body
-        return [r for r in json.loads(body) if r["path"] in ("/api/chat", "/v1/chat/completions")]
 
     def chats_by(self, persona: str, mentioning: str) -> list[dict]:
         """Chat requests made for one specialist (recognised by its system prompt) in the conversation
@@ -205,7 +181,7 @@ _HARNESS: list[Harness] = []
 
 
 def _base_env(data_dir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env = clean_environment()
     env.update(
         PYTHONUNBUFFERED="1",
         PYTHONPATH=str(REPO),

@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from specialists.models import Conversation, Message
 from specialists.services import runs
 from studio.core.models import Session
+from tests.fakes.ollama_control import FakeOllamaControl
 from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,12 +43,12 @@ async def async_wait_until(predicate, timeout: float, what: str, interval: float
         await asyncio.sleep(interval)
 
 
-class OllamaProcess:
+class OllamaProcess(FakeOllamaControl):
     """The fake Ollama's CLI in its own process, on a fixed port, so it can be killed and come back."""
 
     def __init__(self, port: int, token_delay: float, log_path: Path):
+        super().__init__(f"http://127.0.0.1:{port}")
         self.port, self.token_delay, self.log_path = port, token_delay, log_path
-        self.url = f"http://127.0.0.1:{port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "OllamaProcess":
@@ -72,12 +73,6 @@ class OllamaProcess:
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-
-    def chat_requests(self) -> list[dict]:
-        import json
-
-        with urllib.request.urlopen(f"{self.url}/_fake/requests", timeout=5) as response:
-            return [r for r in json.loads(response.read()) if r["path"] == "/api/chat"]
 
 
 @pytest.fixture
