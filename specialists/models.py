@@ -226,7 +226,9 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["conversation", "order"]
-        constraints = [models.UniqueConstraint(fields=["conversation", "order"], name="specialists_message_order_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "order"], name="specialists_message_order_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_role_display()}: {self.content[:60]}"
