@@ -86,3 +86,22 @@ async def test_a_job_the_killed_studio_was_running_resumes_at_once_when_it_start
     assert time.monotonic() - started < STALE_AFTER.total_seconds()  # not left waiting for the heartbeat to age
     assert len(fake_comfyui.prompts) == 1
     await stop(running)
+
+
+@pytest.mark.worker
+async def test_a_generation_finished_by_a_celery_worker_is_reviewed_with_no_browser_open(
+    alice, fake_comfyui, fake_ollama, celery_worker_process
+):
+    session = await session_in_review(alice, BRIEF)
+    running = supervisor.start()  # the web process; the job runs in the worker process, which wakes it
+    await sync_to_async(start_generation)(session, BRIEF, user=alice)
+
+    [generation] = await finished_generations(session, 1, timeout=60)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    await wait_for(
+        lambda: messages(session),
+        lambda ms: ms[-1].role == Role.CRITIC and ms[-1].status == Message.Status.COMPLETE,
+        30,
+        "Lens's comment on the result",
+    )
+    await stop(running)
