@@ -11,8 +11,10 @@ import sys
 def started_with(start, application):
     """``application``, calling ``start()`` (idempotent, on the running loop) with the server or on first use."""
     reactor = sys.modules.get("twisted.internet.reactor")  # present only inside daphne: never import it here
-    if reactor is not None:
-        reactor.callWhenRunning(start)
+    loop = getattr(reactor, "_asyncioEventloop", None)  # daphne's reactor runs on this asyncio loop
+    if loop is not None:
+        # Startup triggers fire just before the loop runs: start from the loop's first turn instead.
+        reactor.callWhenRunning(loop.call_soon, start)
 
     async def app(scope, receive, send):
         start()
