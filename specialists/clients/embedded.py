@@ -65,7 +65,7 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -158,7 +158,7 @@ class EmbeddedServer:
             return False
         if self._child is not None and self._child.pid == state["pid"]:
             return self._child.poll() is None  # our own child: a dead one is a zombie until reaped
-        return _pid_alive(state["pid"])
+        return pid_alive(state["pid"])
 
     def stop(self) -> None:
         """Stop the server this process started (others' servers are theirs to stop)."""

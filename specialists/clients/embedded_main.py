@@ -11,6 +11,8 @@ import signal
 import sys
 import time
 
+from specialists.clients.embedded import pid_alive
+
 N_CTX = 4096
 N_THREADS = 2
 OWNER_POLL_SECONDS = 1.0
@@ -28,18 +30,8 @@ def serve(model: str, port: int, owner_pid: int) -> None:
     params.cpuparams_batch.n_threads = N_THREADS
     params.endpoint_metrics = False
     server = xllamacpp.Server(params)  # noqa: F841 - serves until this process ends
-    while _alive(owner_pid):
+    while pid_alive(owner_pid):
         time.sleep(OWNER_POLL_SECONDS)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def main(argv: list[str]) -> int:
