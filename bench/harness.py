@@ -20,7 +20,6 @@ import asyncio
 import atexit
 import bisect
 import functools
-import html
 import json
 import os
 import platform
@@ -42,6 +41,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests import frames as wire  # noqa: E402
 from tests.fakes.ollama_control import FakeOllamaControl  # noqa: E402
 from tests.processes import LoggedProcess, clean_environment, free_port, http, wait_http, wait_listening  # noqa: E402
 
@@ -533,10 +533,6 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 
 # ---- a websocket client that reads the chat like a browser would -----------------------------------
-_ARTICLE = re.compile(r'<article id="message-(\d+)" class="msg msg-(\w+) msg-(\w+) is-(\w+)"')
-_BODY = re.compile(r'<div id="message-(\d+)-body" class="body[^"]*"[^>]*>(.*?)</div>', re.S)
-_TOKEN = re.compile(r'<span hx-swap-oob="beforeend:#message-(\d+)-body">(.*?)</span>', re.S)
-_CARD = re.compile(r'<div id="generation-(\d+)" class="generation-card[^"]*" data-status="(\w+)"')
 FINAL = ("complete", "failed", "interrupted")
 
 
@@ -601,18 +597,18 @@ class ChatClient:
             self.frames_log = getattr(self, "frames_log", []) + [frame]
         if frame.lstrip().startswith("<p id=\"composer-error\""):
             self.alerts.append(frame)
-        for match in _CARD.finditer(frame):
+        for match in wire.CARD.finditer(frame):
             seen = self.cards.setdefault(int(match.group(1)), {})
             seen.setdefault(match.group(2), now)
             if match.group(2) == "complete" and 'class="outputs"' in frame:
                 seen.setdefault("shown", now)
-        for match in _ARTICLE.finditer(frame):
-            trace = self.messages.setdefault(int(match.group(1)), Trace())
-            trace.role, trace.status = match.group(2), match.group(4)
-        for match in _BODY.finditer(frame):
-            self._grow(int(match.group(1)), html.unescape(match.group(2)), now, replace=True)
-        for match in _TOKEN.finditer(frame):
-            self._grow(int(match.group(1)), html.unescape(match.group(2)), now, replace=False)
+        for message_id, role, _kind, status in wire.articles(frame):
+            trace = self.messages.setdefault(message_id, Trace())
+            trace.role, trace.status = role, status
+        for message_id, text in wire.bodies(frame):
+            self._grow(message_id, text, now, replace=True)
+        for message_id, text in wire.tokens(frame):
+            self._grow(message_id, text, now, replace=False)
         self._changed.set()
 
     def _grow(self, message_id: int, text: str, now: float, *, replace: bool) -> None:
