@@ -7,12 +7,12 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from generations.services import warm  # noqa: E402
 from specialists.routing import websocket_urlpatterns  # noqa: E402
 from specialists.services import supervisor  # noqa: E402
+from studio.core.origins import SameOriginValidator  # noqa: E402
 from studio.core.services.started import started_with  # noqa: E402
 
 warm.warm_up_web()
@@ -23,7 +23,7 @@ application = started_with(
         {
             # Static files come from the app itself so a local install needs no web server.
             "http": ASGIStaticFilesHandler(django_asgi_app),
-            "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+            "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
         }
     ),
 )

@@ -45,11 +45,31 @@ async def test_it_refuses_an_anonymous_socket(open_socket, alice):
     assert socket.close_code == 4401
 
 
-async def test_it_refuses_a_foreign_origin(open_socket, alice):
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://evil.example",
+        "http://localhost:8188",  # ComfyUI's own port on the same machine
+        "http://localhost:3000",
+        "https://localhost:8000",  # another scheme
+        "http://localhost",
+        "null",
+    ],
+)
+async def test_it_refuses_an_origin_that_is_not_the_studios_own(open_socket, alice, origin):
     session = await make_session(alice)
-    socket = await open_socket(alice, session.pk, origin="https://evil.example", expect_accept=False)
-    assert socket.close_code != 4404  # refused by the origin check before the consumer runs
+    socket = await open_socket(alice, session.pk, origin=origin, expect_accept=False)
+    assert socket.close_code is not None  # refused (an accepted socket has no close code)
+    assert await socket.receive_nothing(timeout=0.1)  # and it never got the conversation
     assert await messages_of(session) == []
+
+
+async def test_it_accepts_an_origin_listed_in_csrf_trusted_origins(open_socket, alice, settings):
+    settings.CSRF_TRUSTED_ORIGINS = ["https://studio.example.org"]
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk, origin="https://studio.example.org")
+    assert socket.close_code is None
+    await socket.disconnect()
 
 
 async def test_it_sends_the_whole_history_on_connect(open_socket, alice):
