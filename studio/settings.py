@@ -6,6 +6,7 @@ this process (off the event loop). DATABASE_URL and REDIS_URL switch to
 PostgreSQL, channels-redis, a Redis cache and Celery on Redis.
 """
 
+import os
 import secrets
 from pathlib import Path
 
@@ -14,8 +15,11 @@ import dj_database_url
 from studio.env import env_bool, env_float, env_int, env_list, env_str, env_url, is_loopback_host
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Everything the studio writes (database, secret key, media, logs) is its own user's only: session
+# keys and the artist's pictures are nobody else's business on a shared machine.
+os.umask(0o077)
 DATA_DIR = Path(env_str("STUDIO_DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 def _secret_key() -> str:
@@ -24,9 +28,13 @@ def _secret_key() -> str:
         return configured
     # A local install keeps one generated key so logins survive restarts.
     path = DATA_DIR / "secret_key"
-    if not path.exists():
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+    try:
+        # Created 0600 from the start: never readable by others, not even for a moment.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as out:
+        out.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
@@ -169,6 +177,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "staticfiles"
 # Media is never served from a public folder: generations.views checks ownership.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(DATA_DIR / "media"))).resolve()
+# Django chmods stored files to 0644 by default, whatever the umask: media stays the studio's own.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 MEDIA_URL = "/media/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

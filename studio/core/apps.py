@@ -5,3 +5,6 @@ class CoreConfig(AppConfig):
     name = "studio.core"
     label = "core"
     verbose_name = "Studio sessions"
+
+    def ready(self):
+        from studio.core import checks  # noqa: F401 - registers the check
