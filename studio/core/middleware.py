@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.contrib.auth import login
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpResponse
@@ -15,7 +17,7 @@ class LocalUserMiddleware:
 
     def __call__(self, request):
         if not request.user.is_authenticated and not request.path.startswith("/admin/"):
-            if auto_login_allowed(request.META.get("REMOTE_ADDR")):
+            if auto_login_allowed(request.META.get("REMOTE_ADDR"), request.META):
                 login(request, local_user(), backend="django.contrib.auth.backends.ModelBackend")
         return self.get_response(request)
 
@@ -32,6 +34,7 @@ class LoginRequiredMiddleware:
         if request.headers.get("HX-Request"):
             # htmx follows redirects into the swap target; ask for a full-page visit instead.
             response = HttpResponse(status=401)
-            response["HX-Redirect"] = f"/accounts/login/?next={request.path}"
+            # Quoted: a CR/LF in the path must not reach a response header.
+            response["HX-Redirect"] = f"/accounts/login/?{urlencode({'next': request.path})}"
             return response
         return redirect_to_login(request.get_full_path())

@@ -1,3 +1,4 @@
+import pytest
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 
@@ -27,3 +28,21 @@ def test_htmx_requests_are_told_to_redirect(client, db):
     response = client.get("/sessions/1/", HTTP_HX_REQUEST="true")
     assert response.status_code == 401
     assert response["HX-Redirect"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PROTO", "HTTP_FORWARDED", "HTTP_X_REAL_IP"],
+)
+def test_a_request_through_a_proxy_on_this_machine_never_gets_the_local_user(client, db, header):
+    response = client.get("/", REMOTE_ADDR="127.0.0.1", **{header: "198.51.100.7"})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    assert not get_user_model().objects.filter(username="local").exists()
+
+
+@override_settings(LOCAL_AUTO_LOGIN=False)
+def test_a_line_break_in_the_path_of_an_anonymous_htmx_request_is_quoted_not_a_500(client, db):
+    response = client.get("/sessions/%0d%0aSet-Cookie:x=1/", HTTP_HX_REQUEST="true")
+    assert response.status_code == 401
+    assert "\r" not in response["HX-Redirect"] and "\n" not in response["HX-Redirect"]
+    assert response["HX-Redirect"].startswith("/accounts/login/?next=%2Fsessions%2F%0D%0A")
