@@ -96,7 +96,10 @@ class StudioConsumer(AsyncWebsocketConsumer):
 
     # Browser -> server. htmx's ws extension sends the form's fields as JSON.
     async def receive(self, text_data=None, bytes_data=None):
-        if text_data is None or len(text_data) > MAX_FRAME_BYTES:
+        if text_data is None:
+            await self.send_alert("The studio reads text messages only; that was binary data.")
+            return
+        if len(text_data) > MAX_FRAME_BYTES:
             await self.send_alert("That was too large to send.")
             return
         try:
@@ -123,6 +126,12 @@ class StudioConsumer(AsyncWebsocketConsumer):
                 return
         except actions.Rejected as exc:
             await self.send_alert(str(exc))
+            return
+        except Exception:  # a bug must not close the socket: the artist keeps the page and the text
+            log.exception("action %r failed in session %s", action, self.session.pk)
+            await self.send_alert(
+                "The studio hit an internal error with that; your text is still in the box. Try again."
+            )
             return
         await self.refresh_conversation()
         await supervisor.wake(self.conversation_id)

@@ -44,6 +44,17 @@ def validate_text(text) -> str:
     text = text.strip()
     if not text:
         raise Rejected("Type a message first.")
+    if "\x00" in text:
+        raise Rejected(
+            "That message contains a NUL character, which the studio cannot store. Remove it and send again."
+        )
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise Rejected(
+            "That message contains a broken character (half of an emoji?) that cannot be stored. "
+            "Retype that part and send again."
+        ) from None
     if len(text) > settings.MESSAGE_MAX_CHARS:
         raise Rejected(
             f"That message is {len(text):,} characters; the limit is {settings.MESSAGE_MAX_CHARS:,}. "

@@ -90,7 +90,15 @@ async def test_it_sends_the_whole_history_on_connect(open_socket, alice):
     await socket.disconnect()
 
 
-@pytest.mark.parametrize("text, reason", [("   ", "Type a message first"), ("x" * 41, "the limit is 40")])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("   ", "Type a message first"),
+        ("x" * 41, "the limit is 40"),
+        ("a fox \ud800 in snow", "broken character"),  # a lone surrogate: cannot be encoded, let alone stored
+        ("a fox\x00", "NUL character"),
+    ],
+)
 async def test_it_rejects_bad_messages_with_a_clear_error_and_stores_nothing(open_socket, alice, text, reason):
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
@@ -111,11 +119,17 @@ async def test_it_rejects_malformed_frames(open_socket, alice):
     await socket.send_to(text_data="{not json")
     await socket.send_json_to(["a", "list"])
     await socket.send_json_to({"action": "drop-tables"})
+    await socket.send_to(bytes_data=b"\x00\x01")
     await view.drain(socket)
     alerts = [f for f in view.frames if "composer-error" in f]
-    assert len(alerts) == 3
+    assert len(alerts) == 4
+    assert "binary data" in alerts[-1]
     assert await messages_of(session) == []
+    # The socket is still open and works.
+    await socket.send_json_to({"action": "message", "text": "a fox after all"})
+    await view.drain(socket, until=lambda v: "a fox after all" in v.bodies.values())
     await socket.disconnect()
+    await settle(session)
 
 
 async def heard_out(open_socket, user, idea: str = "a fox in the snow"):
