@@ -1,7 +1,6 @@
 """Generated files in Django's media storage, one MediaOutput per ComfyUI output file."""
 
 import io
-import mimetypes
 import os
 
 from django.core.files.base import ContentFile
@@ -28,12 +27,42 @@ def _dimensions(data: bytes) -> tuple[int | None, int | None]:
         return None, None
 
 
+# The only types the studio stores and serves, recognised from the bytes themselves: whatever type
+# a server claims, HTML or SVG from it must never be served from the studio's origin.
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (8, b"WEBP", "image/webp"),
+    (4, b"ftyp", "video/mp4"),
+    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
+)
+
+
+class NotMedia(ValueError):
+    """The bytes are not an image or video type the studio serves."""
+
+
+def sniff_type(data: bytes) -> str:
+    for offset, signature, content_type in _SIGNATURES:
+        if data[offset : offset + len(signature)] == signature:
+            if content_type == "image/webp" and not data.startswith(b"RIFF"):
+                continue
+            return content_type
+    raise NotMedia("not a PNG, JPEG, GIF, WEBP, MP4 or WebM file")
+
+
 def save_output(generation: Generation, file: OutputFile, data: bytes, content_type: str) -> MediaOutput | None:
-    """Store one output; saving the same ComfyUI file twice is a no-op."""
+    """Store one output; saving the same ComfyUI file twice is a no-op.
+
+    The stored type is the one the bytes are, whatever ``content_type`` the server claimed; bytes of
+    any other type raise NotMedia and are not stored.
+    """
     if already_saved(generation, file):
         return None
     kind = MediaKind.VIDEO if file.kind == "video" else MediaKind.IMAGE
-    content_type = content_type or mimetypes.guess_type(file.filename)[0] or "application/octet-stream"
+    content_type = sniff_type(data)
     width, height = _dimensions(data) if kind == MediaKind.IMAGE else (None, None)
     output = MediaOutput(
         generation=generation,

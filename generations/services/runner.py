@@ -202,7 +202,13 @@ def _save_files(client: ComfyUIClient, generation: Generation, files) -> bool:
         if file.kind not in ("image", "video") or file.type == "temp" or media.already_saved(generation, file):
             continue
         data, content_type = client.view(file.filename, file.subfolder, file.type)
-        saved = media.save_output(generation, file, data, content_type) is not None or saved
+        try:
+            saved = media.save_output(generation, file, data, content_type) is not None or saved
+        except media.NotMedia as exc:
+            raise PermanentError(
+                f"ComfyUI sent {file.filename} as {content_type or 'an unnamed type'}, but it is {exc}; "
+                "the studio stores only images and videos, so it was not kept. Check the workflow's output node."
+            ) from exc
     return saved
 
 

@@ -267,3 +267,38 @@ def test_a_worker_warms_up_before_forking_without_touching_the_database_or_a_ser
     _warm_up_before_forking()  # no django_db mark: a query here would fail the test
     cached = engines["django"].engine.template_loaders[0].get_template_cache
     assert "generations/_generation_card.html" in cached
+
+
+@pytest.mark.parametrize(
+    "claimed, body",
+    [
+        ("image/png", b"<html><script>alert(document.cookie)</script></html>"),
+        ("image/svg+xml", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+        ("text/html", b"<script>alert(1)</script>"),
+    ],
+)
+def test_a_file_that_is_not_an_image_or_video_is_refused_whatever_type_comfyui_claims(
+    make_generation, fake_comfyui, claimed, body
+):
+    fake_comfyui.view_override = (claimed, body)
+    generation = run(make_generation())
+    assert generation.status == Generation.Status.FAILED
+    assert "stores only images and videos" in generation.error and claimed in generation.error
+    assert not MediaOutput.objects.filter(generation=generation).exists()
+
+
+def test_the_stored_type_is_the_one_the_bytes_are_not_the_one_claimed(make_generation, fake_comfyui):
+    from generations.services.media import sniff_type
+
+    fake_comfyui.view_override = ("text/html", _png_bytes())
+    generation = run(make_generation())
+    assert generation.status == Generation.Status.COMPLETE
+    assert MediaOutput.objects.get(generation=generation).content_type == sniff_type(_png_bytes()) == "image/png"
+
+
+def _png_bytes() -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PNG")
+    return buffer.getvalue()

@@ -115,6 +115,9 @@ class FakeComfyUI(BackgroundServer):
         self.node_delay = node_delay
         self.steps = steps  # overrides the workflow's sampler steps when set
         self.previews = previews
+        # (content type, body) that /view answers for every file instead of the file: a hostile or
+        # broken server, or anyone on the path to a remote one over plain HTTP.
+        self.view_override: tuple[str, bytes] | None = None
         self._lock = threading.Lock()
         self._checkpoints = list(DEFAULT_CHECKPOINTS if checkpoints is None else checkpoints)
         self._next_failure: dict | None = None
@@ -439,6 +442,9 @@ class FakeComfyUI(BackgroundServer):
         data = self._files.get(key)
         if data is None:
             return web.Response(status=404)
+        if self.view_override is not None:
+            content_type, body = self.view_override
+            return web.Response(body=body, headers={"Content-Type": content_type})
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         return web.Response(
             body=data, content_type=content_type, headers={"Content-Disposition": f'filename="{filename}"'}
