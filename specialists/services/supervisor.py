@@ -13,6 +13,7 @@ The websocket consumer only carries frames: no browser needs to be open for the 
 """
 
 import asyncio
+import contextlib
 import logging
 import weakref
 from datetime import timedelta
@@ -33,6 +34,7 @@ GROUP = "studio-supervisor"
 WAKE = "supervisor.wake"
 # Conversations touched this recently are looked at on start-up; older ones wait for the artist.
 RECENT = timedelta(days=2)
+DISCARD_TIMEOUT_SECONDS = 1.0
 
 _running: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task] = weakref.WeakKeyDictionary()
 
@@ -78,8 +80,8 @@ async def _supervise() -> None:
     layer = get_channel_layer()
     channel = await layer.new_channel("supervisor.")
     await layer.group_add(GROUP, channel)
+    listening = asyncio.ensure_future(_listen(layer, channel))
     try:
-        listening = asyncio.ensure_future(_listen(layer, channel))
         try:
             recovered = await _recover_generations()
             if recovered:
@@ -90,7 +92,11 @@ async def _supervise() -> None:
             log.exception("the supervisor could not look for pending work at start-up")
         await listening
     finally:
-        await layer.group_discard(GROUP, channel)
+        listening.cancel()
+        # Best effort and bounded: when the whole loop shuts down, the layer's own connection tasks are
+        # being cancelled too, and an unbounded wait here would hold the shutdown for ever.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(layer.group_discard(GROUP, channel), timeout=DISCARD_TIMEOUT_SECONDS)
 
 
 async def wake(conversation_id: int) -> None:

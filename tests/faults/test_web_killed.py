@@ -86,7 +86,13 @@ def test_a_job_running_in_the_killed_web_process_resumes_within_seconds_of_the_r
     port = free_port()
     generation_id = json.loads(manage(studio_env, "shell", "-c", CREATE))["generation"]
     first = daphne(studio_env, tmp_path, port)  # no page is ever opened
+    try:
+        run_kill_and_restart(studio_env, tmp_path, fake_comfyui, port, first, generation_id)
+    finally:
+        first.stop()
 
+
+def run_kill_and_restart(studio_env, tmp_path, fake_comfyui, port, first, generation_id) -> None:
     def status() -> dict:
         return json.loads(manage(studio_env, "shell", "-c", STATUS.format(pk=generation_id)))
 
