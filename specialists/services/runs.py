@@ -1,7 +1,7 @@
 """One orchestrator run per conversation, across every web process.
 
 A run claims the conversation with a conditional update and keeps a
-heartbeat; a run whose process died goes stale and the next kick reclaims it,
+heartbeat; a run whose process died goes stale and the next wake-up reclaims it,
 marking the reply that was cut off as interrupted (its text is kept).
 """
 
