@@ -1,6 +1,7 @@
 from django.db import transaction
 
 from specialists.models import Conversation, Role
+from specialists.services import supervisor
 from studio.core.models import Session
 
 
@@ -9,6 +10,8 @@ def start_session(user, title: str, idea: str) -> Session:
     session = Session.objects.create(owner=user, title=title)
     conversation = Conversation.objects.create(session=session)
     conversation.append_message(Role.USER, idea)
+    # The team answers the idea straight away, whether or not a page is open yet.
+    transaction.on_commit(lambda: supervisor.wake_sync(conversation.pk))
     return session
 
 

@@ -13,6 +13,7 @@ from generations.services.runner import STALE_AFTER
 from generations.workflows import TEMPLATES
 from specialists.models import Conversation, Message, Phase, Role
 from specialists.services import supervisor
+from specialists.services.sessions import start_session
 from tests.fixtures.generations import BRIEF, finished_generations, session_in_review
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -103,5 +104,17 @@ async def test_a_generation_finished_by_a_celery_worker_is_reviewed_with_no_brow
         lambda ms: ms[-1].role == Role.CRITIC and ms[-1].status == Message.Status.COMPLETE,
         30,
         "Lens's comment on the result",
+    )
+    await stop(running)
+
+
+async def test_a_new_session_is_answered_by_the_team_with_no_page_open(alice, fake_ollama):
+    running = supervisor.start()
+    session = await sync_to_async(start_session)(alice, "A fox", "a fox in the snow")
+    await wait_for(
+        lambda: messages(session),
+        lambda ms: any(m.role == Role.STYLE and m.status == Message.Status.COMPLETE for m in ms),
+        30,
+        "Luna's first reply",
     )
     await stop(running)
