@@ -20,6 +20,8 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         content = live_content
     kind = message.kind
     context = {
+        # A result is shown as a notice; only the team reads it differently (it opens Lens's turn).
+        "display_kind": Message.Kind.NOTICE if kind == Message.Kind.RESULT else kind,
         "message": message,
         "content": content,
         "kind": kind,

@@ -53,3 +53,12 @@ def test_a_failure_while_another_generation_runs_keeps_generating(generating):
     conversation.refresh_from_db()
     assert conversation.phase == Phase.GENERATING
     assert "cancelled" in last_message(conversation).content
+
+
+def test_the_result_notice_is_shown_as_a_notice(generating):
+    from specialists.services.chat_html import render_message
+
+    conversation, generation = generating
+    finish(generation, "complete")
+    html = render_message(last_message(conversation))
+    assert 'class="msg msg-system msg-notice' in html and "is ready — Lens is taking a look" in html
