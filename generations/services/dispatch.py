@@ -104,7 +104,9 @@ def recover_at_start() -> list[int]:
     if not settings.GENERATION_JOBS_IN_PROCESS:
         return []
     orphaned = Generation.objects.filter(status=Generation.Status.RUNNING).exclude(pk__in=list(_local_pending))
-    orphaned.update(status=Generation.Status.QUEUED, error="The studio restarted while this ran; picking it up again.")
+    for generation in orphaned:
+        # Through the status's own transition: it keeps prompt_id, so the job re-attaches to ComfyUI.
+        generation.requeue("The studio restarted while this ran; picking it up again.")
     return recover_orphans()
 
 

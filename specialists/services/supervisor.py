@@ -48,14 +48,6 @@ def start() -> asyncio.Task:
     return task
 
 
-def is_running() -> bool:
-    try:
-        task = _running.get(asyncio.get_running_loop())
-    except RuntimeError:
-        return False
-    return task is not None and not task.done()
-
-
 @sync_to_async
 def _pending_conversations() -> list[int]:
     since = timezone.now() - RECENT
