@@ -3,11 +3,14 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 
 from specialists.personas import PERSONAS
+from studio.core.models import Session
+
+TITLE_MAX_CHARS = Session._meta.get_field("title").max_length
 
 
 class NewSessionForm(forms.Form):
     idea = forms.CharField(strip=True)
-    title = forms.CharField(max_length=200, required=False, strip=True)
+    title = forms.CharField(max_length=TITLE_MAX_CHARS, required=False, strip=True)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -30,7 +33,7 @@ class NewSessionForm(forms.Form):
 
 
 class SessionSettingsForm(forms.Form):
-    title = forms.CharField(max_length=200, strip=True)
+    title = forms.CharField(max_length=TITLE_MAX_CHARS, strip=True)
     concurrent = forms.BooleanField(required=False, label="Let independent specialists answer at the same time")
     ideation_rounds = forms.IntegerField(min_value=1, max_value=10, label="Ideation rounds before moving on")
     refinement_rounds = forms.IntegerField(min_value=1, max_value=10, label="Refinement rounds before moving on")

@@ -1,6 +1,7 @@
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -17,28 +18,28 @@ from specialists.services.phases import plan_for
 from studio.core.models import Session
 
 
+SESSIONS_PER_PAGE = 25
+
+
 def _owned(request, session_id: int) -> Session:
     return get_object_or_404(Session, pk=session_id, owner=request.user)
 
 
+def _home(request, form: NewSessionForm, status: int = 200):
+    page = Paginator(Session.objects.filter(owner=request.user), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"sessions": page, "form": form, "max_chars": settings.MESSAGE_MAX_CHARS}
+    return render(request, "core/home.html", context, status=status)
+
+
 def home(request):
-    return render(
-        request,
-        "core/home.html",
-        {
-            "sessions": Session.objects.filter(owner=request.user)[:50],
-            "form": NewSessionForm(),
-            "max_chars": settings.MESSAGE_MAX_CHARS,
-        },
-    )
+    return _home(request, NewSessionForm())
 
 
 @require_POST
 def session_create(request):
     form = NewSessionForm(request.POST)
     if not form.is_valid():
-        context = {"sessions": Session.objects.filter(owner=request.user)[:50], "form": form}
-        return render(request, "core/home.html", {**context, "max_chars": settings.MESSAGE_MAX_CHARS}, status=400)
+        return _home(request, form, status=400)
     session = sessions.start_session(request.user, form.title_or_default(), form.cleaned_data["idea"])
     return redirect(session)
 

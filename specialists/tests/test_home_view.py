@@ -41,3 +41,26 @@ def test_it_requires_csrf(alice):
     client = Client(enforce_csrf_checks=True)
     client.force_login(alice)
     assert client.post(reverse("specialists:session_create"), {"idea": "x"}).status_code == 403
+
+
+def test_it_refuses_an_overlong_title_with_a_visible_error_and_keeps_the_idea(alice_client, alice):
+    response = alice_client.post(reverse("specialists:session_create"), {"idea": "a fox", "title": "t" * 201})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Title: Ensure this value has at most 200 characters (it has 201)." in html
+    assert ">a fox</textarea>" in html
+    assert not Session.objects.filter(owner=alice).exists()
+
+
+def test_it_pages_the_session_list_so_every_session_can_be_reached(alice_client, alice):
+    from specialists.views import SESSIONS_PER_PAGE
+
+    for number in range(SESSIONS_PER_PAGE + 3):
+        Session.objects.create(owner=alice, title=f"Session number {number:03d}")
+    first = alice_client.get("/").content.decode()
+    second = alice_client.get("/?page=2").content.decode()
+    assert "Session number 000" not in first and "Session number 000" in second
+    assert f"Session number {SESSIONS_PER_PAGE + 2:03d}" in first
+    assert "Page 1 of 2" in first and 'href="?page=2"' in first
+    assert "Page 2 of 2" in second and 'href="?page=1"' in second
+    assert alice_client.get("/?page=junk").status_code == 200
