@@ -17,7 +17,6 @@ from specialists.services import chat_html, llm, results, sessions
 from specialists.services.phases import plan_for
 from studio.core.models import Session
 
-
 SESSIONS_PER_PAGE = 25
 
 

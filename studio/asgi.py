@@ -12,8 +12,8 @@ from generations.services import warm  # noqa: E402
 from specialists.routing import websocket_urlpatterns  # noqa: E402
 from specialists.services import supervisor  # noqa: E402
 from studio.core.origins import SameOriginValidator  # noqa: E402
-from studio.core.static_files import StaticFiles  # noqa: E402
 from studio.core.services.started import started_with  # noqa: E402
+from studio.core.static_files import StaticFiles  # noqa: E402
 
 warm.warm_up_web()
 
