@@ -6,6 +6,7 @@ message naming the variable, not surface later as odd behaviour.
 
 import ipaddress
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -71,6 +72,16 @@ def env_url(name: str, default: str = "") -> str:
     ):
         raise ImproperlyConfigured(f"{name} must be a URL with a scheme (e.g. http://127.0.0.1:11434); got {value!r}")
     return value
+
+
+def env_proxy_ssl_header(name: str) -> tuple[str, str] | None:
+    """ "X-Forwarded-Proto" -> ("HTTP_X_FORWARDED_PROTO", "https"): the form Django's SECURE_PROXY_SSL_HEADER takes."""
+    raw = env_str(name)
+    if not raw:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", raw):
+        raise ImproperlyConfigured(f"{name} must be a header name such as X-Forwarded-Proto; got {raw!r}")
+    return "HTTP_" + raw.upper().replace("-", "_"), "https"
 
 
 def is_loopback_host(host: str) -> bool:

@@ -12,7 +12,16 @@ from pathlib import Path
 
 import dj_database_url
 
-from studio.env import env_bool, env_float, env_int, env_list, env_str, env_url, is_loopback_host
+from studio.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_proxy_ssl_header,
+    env_str,
+    env_url,
+    is_loopback_host,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Everything the studio writes (database, secret key, media, logs) is its own user's only: session
@@ -187,6 +196,20 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+# Served over HTTPS (directly or behind a TLS-terminating proxy): cookies only travel encrypted and
+# browsers are told to come back over HTTPS only.
+STUDIO_HTTPS = env_bool("STUDIO_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = STUDIO_HTTPS
+SECURE_SSL_REDIRECT = env_bool("STUDIO_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("STUDIO_HSTS_SECONDS", 31_536_000 if STUDIO_HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("STUDIO_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("STUDIO_HSTS_PRELOAD", False)
+# The header a TLS-terminating proxy sets, e.g. X-Forwarded-Proto: only trusted when named here, because
+# a client can send it too. Requests that carry it are never signed in automatically (proxy headers).
+SECURE_PROXY_SSL_HEADER = env_proxy_ssl_header("STUDIO_PROXY_SSL_HEADER")
 
 # Engines.
 OLLAMA_URL = env_url("OLLAMA_URL", "http://127.0.0.1:11434")

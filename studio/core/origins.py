@@ -16,8 +16,19 @@ def own_origin(scope) -> str | None:
     host = _header(scope, b"host")
     if not host:
         return None
-    scheme = "https" if scope.get("scheme") in ("wss", "https") else "http"
+    scheme = "https" if _is_secure(scope) else "http"
     return f"{scheme}://{host}".lower()
+
+
+def _is_secure(scope) -> bool:
+    """As Django's request.is_secure(): the proxy's header counts only when SECURE_PROXY_SSL_HEADER names it."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        header = meta_name.removeprefix("HTTP_").replace("_", "-").lower().encode()
+        value = _header(scope, header)
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme") in ("wss", "https")
 
 
 def origin_allowed(scope) -> bool:

@@ -1,0 +1,39 @@
+"""The websocket origin check behind a TLS-terminating proxy, decided as Django decides is_secure()."""
+
+import pytest
+
+from studio.core.origins import origin_allowed
+
+
+def _scope(origin: str, host: str, *, scheme: str = "ws", extra: tuple = ()) -> dict:
+    headers = [(b"origin", origin.encode()), (b"host", host.encode()), *extra]
+    return {"type": "websocket", "scheme": scheme, "headers": headers}
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    settings.ALLOWED_HOSTS = ["studio.example.org"]
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def test_it_accepts_the_https_page_of_a_studio_behind_a_named_tls_proxy(behind_proxy):
+    scope = _scope("https://studio.example.org", "studio.example.org", extra=((b"x-forwarded-proto", b"https"),))
+    assert origin_allowed(scope)
+
+
+def test_it_refuses_a_plain_http_page_when_the_proxy_says_https(behind_proxy):
+    scope = _scope("http://studio.example.org", "studio.example.org", extra=((b"x-forwarded-proto", b"https"),))
+    assert not origin_allowed(scope)
+
+
+def test_it_refuses_an_https_page_when_the_proxy_says_http(behind_proxy):
+    scope = _scope("https://studio.example.org", "studio.example.org", extra=((b"x-forwarded-proto", b"http"),))
+    assert not origin_allowed(scope)
+
+
+def test_it_ignores_a_forwarded_proto_header_nobody_configured(settings):
+    settings.ALLOWED_HOSTS = ["studio.example.org"]
+    settings.SECURE_PROXY_SSL_HEADER = None
+    scope = _scope("https://studio.example.org", "studio.example.org", extra=((b"x-forwarded-proto", b"https"),))
+    assert not origin_allowed(scope)
+    assert origin_allowed(_scope("https://studio.example.org", "studio.example.org", scheme="wss"))
