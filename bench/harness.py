@@ -236,7 +236,7 @@ class Stack:
             LLM_EMBEDDED_ENABLED="0",
             LLM_DEFAULT_MODEL="llama3.2",
             LOG_LEVEL="WARNING",
-            MESSAGE_RATE_LIMIT="1000000",
+            ACTION_RATE_LIMIT="1000000",
         )
         self.env.update({k: str(v) for k, v in env.items()})
         if database_url:

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from generations.forms import WorkflowUploadForm
@@ -9,6 +10,7 @@ from generations.models import Generation, MediaOutput
 from generations.services import custom_workflow, generate
 from generations.services.brief import BriefError
 from studio.core.models import Session
+from studio.core.services import action_limit
 
 
 def _owned_session(request, session_id: int) -> Session:
@@ -21,19 +23,30 @@ def _owned_generation(request, generation_id: int) -> Generation:
     )
 
 
-def action_done(request, session: Session, error: str = "", target: str = ""):
-    """htmx gets a small fragment (the card itself updates over the websocket); a plain form post is redirected."""
+def action_done(request, session: Session, error: str = "", target: str = "", *, status: int = 400, then=None):
+    """htmx gets a small fragment (the card itself updates over the websocket); a plain form post is redirected
+    (to ``then``, else the session)."""
     if request.htmx:
-        status = 400 if error else 200
         html = render_to_string("generations/_action_result.html", {"error": error}) if error or target else ""
-        return HttpResponse(html, status=status)
+        return HttpResponse(html, status=status if error else 200)
     if error:
         messages.error(request, error)
-    return redirect(session)
+    return redirect(then or session)
+
+
+def over_the_limit(request, session: Session, *, then=None) -> HttpResponse | None:
+    """The answer to an action refused by the session's rate limit, or None when it may go ahead."""
+    try:
+        action_limit.spend(session.pk)
+    except action_limit.TooManyActions as exc:
+        return action_done(request, session, str(exc), status=429, then=then)
+    return None
 
 
 def _action(request, generation_id: int, action) -> HttpResponse:
     generation = _owned_generation(request, generation_id)
+    if refused := over_the_limit(request, generation.session):
+        return refused
     try:
         action(generation)
     except BriefError as exc:
@@ -95,9 +108,16 @@ def _file_response(output: MediaOutput, *, download: bool) -> FileResponse:
     return response
 
 
+def _settings_page(session: Session) -> str:
+    # The settings page belongs to the conversation's app: named by URL name only.
+    return reverse("specialists:session_settings", args=[session.pk])
+
+
 @require_POST
 def workflow_upload(request, session_id: int):
     session = _owned_session(request, session_id)
+    if refused := over_the_limit(request, session, then=_settings_page(session)):
+        return refused
     form = WorkflowUploadForm(request.POST, request.FILES)
     if form.is_valid():
         try:
@@ -108,12 +128,14 @@ def workflow_upload(request, session_id: int):
             messages.success(request, "Custom workflow saved. Choose “custom” on a brief to use it.")
     else:
         messages.error(request, f"The workflow was not saved: {form.error_text()}")
-    return redirect("specialists:session_settings", session.pk)
+    return redirect(_settings_page(session))
 
 
 @require_POST
 def workflow_delete(request, session_id: int):
     session = _owned_session(request, session_id)
+    if refused := over_the_limit(request, session, then=_settings_page(session)):
+        return refused
     custom_workflow.CustomWorkflow.objects.filter(session=session).delete()
     messages.success(request, "Custom workflow removed.")
-    return redirect("specialists:session_settings", session.pk)
+    return redirect(_settings_page(session))

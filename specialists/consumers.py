@@ -11,6 +11,7 @@ from specialists.models import Conversation, Message
 from specialists.services import actions, chat_html, supervisor
 from specialists.services.live import live
 from studio.core.models import Session
+from studio.core.services import action_limit
 from studio.core.services.broadcast import group_name
 
 log = logging.getLogger(__name__)
@@ -18,6 +19,7 @@ log = logging.getLogger(__name__)
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME_BYTES = 64 * 1024
+ACTIONS = frozenset({"message", "advance", "back", "stop", "retry"})
 # Events whose handlers never touch the database. Channels runs close_old_connections() in the
 # database thread before every event; for tokens that hop queued each one behind every session's
 # queries (hundreds of ms at 20 sessions, see PERFORMANCE.md), so these skip it.
@@ -111,6 +113,14 @@ class StudioConsumer(AsyncWebsocketConsumer):
             await self.send_alert("The studio could not read that request.")
             return
         action = data.get("action")
+        if action not in ACTIONS:
+            await self.send_alert("Unknown action.")
+            return
+        try:
+            await action_limit.aspend(self.session.pk)
+        except action_limit.TooManyActions as exc:
+            await self.send_alert(str(exc))
+            return
         try:
             if action == "message":
                 await actions.post_message(self.session, self.scope["user"], data.get("text"))
@@ -121,9 +131,6 @@ class StudioConsumer(AsyncWebsocketConsumer):
                 await actions.pause(self.session)
             elif action == "retry":
                 await actions.retry(self.session)
-            else:
-                await self.send_alert("Unknown action.")
-                return
         except actions.Rejected as exc:
             await self.send_alert(str(exc))
             return

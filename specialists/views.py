@@ -9,7 +9,7 @@ from generations.forms import BriefForm
 from generations.models import Generation
 from generations.services import generate
 from generations.services.brief import BriefError
-from generations.views import action_done
+from generations.views import action_done, over_the_limit
 from specialists.forms import NewSessionForm, SessionSettingsForm
 from specialists.models import Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
@@ -75,6 +75,8 @@ def session_settings(request, session_id: int):
         "refinement_rounds": rounds.get(Phase.REFINEMENT, plan_for(Phase.REFINEMENT).max_rounds),
         **{f"model_{role}": model for role, model in session.model_assignments.items()},
     }
+    if request.method == "POST" and (refused := over_the_limit(request, session, then=request.path)):
+        return refused
     form = SessionSettingsForm(request.POST or None, initial=initial, models=names)
     if request.method == "POST" and form.is_valid():
         sessions.update_settings(session, form.cleaned_data, form.assignments())
@@ -88,6 +90,8 @@ def session_settings(request, session_id: int):
 @require_POST
 def session_delete(request, session_id: int):
     session = _owned(request, session_id)
+    if refused := over_the_limit(request, session):
+        return refused
     sessions.delete_session(session)
     messages.success(request, f"Deleted “{session.title}”.")
     return redirect("specialists:home")
@@ -99,6 +103,8 @@ def generate_from_brief(request, session_id: int, message_id: int):
     get_object_or_404(
         Message, pk=message_id, conversation__session=session, role=Role.TECHNICAL, kind=Message.Kind.BRIEF
     )
+    if refused := over_the_limit(request, session):
+        return refused
     form = BriefForm(request.POST)
     if not form.is_valid():
         return action_done(request, session, form.error_text())
@@ -114,5 +120,7 @@ def refine(request, generation_id: int):
     generation = get_object_or_404(
         Generation.objects.select_related("session"), pk=generation_id, session__owner=request.user
     )
+    if refused := over_the_limit(request, generation.session):
+        return refused
     results.refine(generation)
     return action_done(request, generation.session)

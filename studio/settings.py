@@ -135,6 +135,7 @@ else:
     }
 
 REDIS_URL = env_url("REDIS_URL")
+CACHE_KEY_PREFIX = "studio-cache"
 if REDIS_URL:
     # Pub/sub: a group send is one PUBLISH, and each process reads every event its sockets need from one
     # subscription. The list-based RedisChannelLayer costs four round trips per message to receive, which
@@ -147,7 +148,13 @@ if REDIS_URL:
             "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 15}]},
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": CACHE_KEY_PREFIX,
+        }
+    }
 else:
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "studio.core.layers.LoopSafeInMemoryChannelLayer", "CONFIG": {"capacity": 1500}}
@@ -232,7 +239,10 @@ GENERATION_MAX_RETRIES = env_int("GENERATION_MAX_RETRIES", 3, minimum=0, maximum
 
 # Input limits.
 MESSAGE_MAX_CHARS = env_int("MESSAGE_MAX_CHARS", 4000, minimum=1)
-MESSAGE_RATE_LIMIT = env_int("MESSAGE_RATE_LIMIT", 20, minimum=1)  # user messages per minute per session
+# Everything an artist changes in one session (messages, phase moves, generate, cancel...) per minute.
+ACTION_RATE_LIMIT = env_int("ACTION_RATE_LIMIT", 30, minimum=1)
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900, minimum=1)
 WORKFLOW_UPLOAD_MAX_BYTES = env_int("WORKFLOW_UPLOAD_MAX_BYTES", 1_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, WORKFLOW_UPLOAD_MAX_BYTES + 65536)
 

@@ -71,3 +71,16 @@ def test_it_requires_the_csrf_token(alice, make_generation):
     assert cancel(client, generation).status_code == 403
     generation.refresh_from_db()
     assert generation.status == Generation.Status.QUEUED
+
+
+def test_it_is_refused_over_the_sessions_action_limit_and_changes_nothing(
+    alice_client, make_generation, actions_used_up
+):
+    from tests.fixtures.users import LIMIT_SENTENCE
+
+    generation = make_generation()
+    actions_used_up(generation.session)
+    response = cancel(alice_client, generation)
+    assert response.status_code == 429 and LIMIT_SENTENCE in response.content.decode()
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.QUEUED and not generation.cancel_requested

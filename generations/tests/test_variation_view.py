@@ -38,3 +38,16 @@ def test_it_rejects_another_users_generation(client, bob, make_generation, fake_
     client.force_login(bob)
     assert client.post(reverse("generations:variation", args=[generation.pk])).status_code == 404
     assert Generation.objects.count() == 1
+
+
+def test_it_is_refused_over_the_sessions_action_limit_and_starts_nothing(
+    alice_client, make_generation, fake_comfyui, actions_used_up
+):
+    from tests.fixtures.users import LIMIT_SENTENCE
+
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(status="complete")
+    actions_used_up(generation.session)
+    response = alice_client.post(reverse("generations:variation", args=[generation.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 429 and LIMIT_SENTENCE in response.content.decode()
+    assert Generation.objects.count() == 1

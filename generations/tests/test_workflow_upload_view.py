@@ -88,3 +88,12 @@ def test_it_rejects_another_users_session(client, bob, alice_session):
     client.force_login(bob)
     response = upload(client, alice_session, json.dumps(graph()).encode(), positive_prompt="2.text")
     assert response.status_code == 404
+
+
+def test_it_is_refused_over_the_sessions_action_limit_and_stores_nothing(alice_client, alice_session, actions_used_up):
+    from tests.fixtures.users import LIMIT_SENTENCE
+
+    actions_used_up(alice_session)
+    response = upload(alice_client, alice_session, json.dumps(graph()).encode(), positive_prompt="2.text")
+    assert LIMIT_SENTENCE in response.content.decode()
+    assert not CustomWorkflow.objects.exists()

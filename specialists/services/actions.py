@@ -2,12 +2,10 @@
 
 import re
 from dataclasses import dataclass
-from datetime import timedelta
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from generations.services.brief import BriefError
 from generations.services.generate import start_generation
@@ -63,22 +61,10 @@ def validate_text(text) -> str:
     return text
 
 
-def _check_rate(session: Session) -> None:
-    since = timezone.now() - timedelta(seconds=60)
-    recent = Message.objects.filter(conversation__session=session, role=Role.USER, created_at__gte=since).count()
-    if recent >= settings.MESSAGE_RATE_LIMIT:
-        raise Rejected(
-            f"You have sent {recent} messages in the last minute; the team can take {settings.MESSAGE_RATE_LIMIT}. "
-            "Give them a moment — your text is still in the box."
-        )
-
-
 @sync_to_async
 def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Posted:
     with transaction.atomic():
         session = Session.objects.select_for_update().get(pk=session_id)
-        if not replaying:
-            _check_rate(session)
         conversation = Conversation.objects.current(session)
         phase = conversation.phase
         brief_to_generate = None
@@ -121,7 +107,7 @@ def _start_generation(
 
 
 async def post_message(session: Session, user, text, *, replaying: bool = False) -> Posted:
-    """Store the artist's message; ``replaying`` skips the rate limit and never starts a generation."""
+    """Store the artist's message; ``replaying`` never starts a generation."""
     text = validate_text(text)
     posted = await _post(session.pk, text, user, replaying=replaying)
     message = posted.message

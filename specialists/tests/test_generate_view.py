@@ -98,3 +98,15 @@ def test_a_video_uses_the_video_model_only_to_animate(
     }
     warnings = card_of(generation).metadata["warnings"]
     assert any("is a video model" in w for w in warnings)
+
+
+def test_it_is_refused_over_the_sessions_action_limit_and_starts_nothing(
+    alice_client, brief_message, fake_comfyui, actions_used_up
+):
+    from tests.fixtures.users import LIMIT_SENTENCE
+
+    actions_used_up(brief_message.conversation.session)
+    response = alice_client.post(url(brief_message), form(), HTTP_HX_REQUEST="true")
+    assert response.status_code == 429 and LIMIT_SENTENCE in response.content.decode()
+    assert not Generation.objects.exists()
+    assert Conversation.objects.current(brief_message.conversation.session).phase == Phase.REVIEW

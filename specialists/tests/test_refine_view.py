@@ -27,3 +27,18 @@ def test_it_rejects_another_users_generation(client, bob, make_generation):
     client.force_login(bob)
     assert client.post(reverse("specialists:refine", args=[generation.pk])).status_code == 404
     assert Conversation.objects.current(generation.session).phase == Phase.GENERATING
+
+
+def test_it_is_refused_over_the_sessions_action_limit_and_changes_nothing(
+    alice_client, make_generation, actions_used_up
+):
+    from tests.fixtures.users import LIMIT_SENTENCE
+
+    generation = make_generation()
+    conversation = Conversation.objects.current(generation.session)
+    count = conversation.messages.count()
+    actions_used_up(generation.session)
+    response = alice_client.post(reverse("specialists:refine", args=[generation.pk]), HTTP_HX_REQUEST="true")
+    assert response.status_code == 429 and LIMIT_SENTENCE in response.content.decode()
+    conversation.refresh_from_db()
+    assert conversation.phase == Phase.GENERATING and conversation.messages.count() == count

@@ -56,3 +56,16 @@ def test_it_rejects_another_users_session(client, bob, alice_session, fake_ollam
     client.force_login(bob)
     assert client.get(url(alice_session)).status_code == 404
     assert client.post(url(alice_session), {"title": "pwned"}).status_code == 404
+
+
+def test_it_is_refused_over_the_sessions_action_limit_and_changes_nothing(
+    alice_client, alice_session, fake_ollama, actions_used_up
+):
+    from tests.fixtures.users import LIMIT_SENTENCE
+
+    actions_used_up(alice_session)
+    data = {"title": "Renamed", "ideation_rounds": "3", "refinement_rounds": "2"}
+    response = alice_client.post(url(alice_session), data, follow=True)
+    assert LIMIT_SENTENCE in response.content.decode()
+    alice_session.refresh_from_db()
+    assert alice_session.title == "Lighthouse at dusk" and alice_session.settings == {}

@@ -213,13 +213,35 @@ async def test_flooding_is_rate_limited_and_nothing_accepted_is_lost(open_socket
     socket = await open_socket(alice, session.pk)
     view = ChatView()
     await view.drain(socket)
-    with override_settings(MESSAGE_RATE_LIMIT=3):
+    with override_settings(ACTION_RATE_LIMIT=3):
         for n in range(6):
             await socket.send_json_to({"action": "message", "text": f"message {n}"})
-        await view.drain(socket, until=lambda v: sum("messages in the last minute" in f for f in v.frames) == 3)
+        await view.drain(socket, until=lambda v: sum("more than 3 actions in a minute" in f for f in v.frames) == 3)
     await settle(session)
     stored = [m.content for m in await messages_of(session) if m.role == Role.USER]
     assert stored == ["message 0", "message 1", "message 2"]
+    await socket.disconnect()
+
+
+@pytest.mark.parametrize("action", ["message", "advance", "back", "stop", "retry"])
+async def test_every_action_counts_against_the_one_rate_limit_and_a_refused_one_stores_nothing(
+    open_socket, alice, fake_ollama, action
+):
+    session = await make_session(alice, idea="a fox")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket)
+    before = [(m.pk, m.role, m.content, m.status) for m in await messages_of(session)]
+    with override_settings(ACTION_RATE_LIMIT=2):
+        for _ in range(2):  # spends the minute's budget and changes nothing: this is the first phase
+            await socket.send_json_to({"action": "back"})
+        for _ in range(5):
+            await socket.send_json_to({"action": action, "text": "make it a wolf"})
+        await view.drain(socket, until=lambda v: sum("more than 2 actions in a minute" in f for f in v.frames) == 5)
+    assert sum("already the first phase" in f for f in view.frames) == 2
+    await settle(session)
+    assert [(m.pk, m.role, m.content, m.status) for m in await messages_of(session)] == before
+    assert (await sync_to_async(lambda: Conversation.objects.current(session))()).phase == "ideation"
     await socket.disconnect()
 
 

@@ -194,7 +194,7 @@ def _base_env(data_dir: Path) -> dict[str, str]:
         SECRET_KEY="e2e-" + uuid.uuid4().hex,
         LOG_LEVEL="INFO",
         # One session makes many calls in a minute here; a person never would.
-        MESSAGE_RATE_LIMIT="200",
+        ACTION_RATE_LIMIT="200",
     )
     return env
 
