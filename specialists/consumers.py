@@ -12,13 +12,16 @@ from specialists.services import actions, chat_html, supervisor
 from specialists.services.live import live
 from studio.core.models import Session
 from studio.core.services import action_limit
-from studio.core.services.broadcast import group_name
+from studio.core.services.accounts import still_signed_in
+from studio.core.services.broadcast import group_name, user_group_name
 
 log = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
 MAX_FRAME_BYTES = 64 * 1024
+SIGNED_OUT = "You are signed out, so this page no longer sends anything. Reload it to sign in again."
+SESSION_GONE = "This session was deleted, so nothing more can be added to it. Go back to your sessions."
 ACTIONS = frozenset({"message", "advance", "back", "stop", "retry"})
 # Events whose handlers never touch the database. Channels runs close_old_connections() in the
 # database thread before every event; for tokens that hop queued each one behind every session's
@@ -29,6 +32,16 @@ NO_DATABASE_EVENTS = frozenset({"studio.token", "studio.html", "studio.bubble"})
 @sync_to_async
 def _owned_session(user, session_id: int) -> Session | None:
     return Session.objects.filter(pk=session_id, owner=user).first()
+
+
+@sync_to_async
+def _why_not_anymore(session_key: str | None, user, session_id: int) -> tuple[str, int] | None:
+    """Why this socket may no longer act (the sentence and the close code), or None while it may."""
+    if not still_signed_in(session_key, user.pk):
+        return SIGNED_OUT, CLOSE_UNAUTHENTICATED
+    if not Session.objects.filter(pk=session_id, owner=user).exists():
+        return SESSION_GONE, CLOSE_NOT_FOUND
+    return None
 
 
 @sync_to_async
@@ -73,16 +86,27 @@ class StudioConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.group = group_name(self.session.pk)
+        self.user_group = user_group_name(user.pk)
         # message id -> characters of its text this client already has
         self.shown: dict[int, int] = {}
         # Join before taking the snapshot: every later token is either in it or queued for us.
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.channel_layer.group_add(self.user_group, self.channel_name)
         await self.accept()
         await self.send_snapshot()
 
     async def disconnect(self, code):
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            await self.channel_layer.group_discard(self.user_group, self.channel_name)
+
+    def _session_key(self) -> str | None:
+        session = self.scope.get("session")
+        return session.session_key if session is not None else None
+
+    async def end(self, sentence: str, code: int):
+        await self.send_alert(sentence)
+        await self.close(code=code)
 
     async def send_snapshot(self):
         conversation, messages = await _snapshot_state(self.session)
@@ -115,6 +139,11 @@ class StudioConsumer(AsyncWebsocketConsumer):
         action = data.get("action")
         if action not in ACTIONS:
             await self.send_alert("Unknown action.")
+            return
+        # The sign-in this socket was opened with may have ended since (signed out elsewhere, deactivated,
+        # password changed, session deleted): every action is checked again.
+        if ended := await _why_not_anymore(self._session_key(), self.scope["user"], self.session.pk):
+            await self.end(*ended)
             return
         try:
             await action_limit.aspend(self.session.pk)
@@ -152,6 +181,10 @@ class StudioConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=await sync_to_async(chat_html.render_alert)(text))
 
     # Channel-layer events -> browser.
+    async def studio_signed_out(self, event):
+        if event.get("session_key") in (None, self._session_key()):
+            await self.end(SIGNED_OUT, CLOSE_UNAUTHENTICATED)
+
     async def studio_html(self, event):
         await self.send(text_data=event["html"])
 

@@ -390,3 +390,76 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
     assert phase == "review"
     await socket.disconnect()
     await settle(session)
+
+
+async def closed_after_alert(socket) -> tuple[list[str], int | None]:
+    """Frames received up to the socket's close, and its close code."""
+    frames = []
+    while True:
+        output = await socket.receive_output(timeout=10)
+        if output["type"] == "websocket.close":
+            return frames, output.get("code")
+        frames.append(output.get("text", ""))
+
+
+@sync_to_async
+def sign_out_over_http(session_key: str) -> int:
+    from django.conf import settings as django_settings
+    from django.test import Client
+
+    client = Client()
+    client.cookies[django_settings.SESSION_COOKIE_NAME] = session_key
+    return client.post("/accounts/logout/").status_code
+
+
+async def test_signing_out_closes_that_browsers_socket_and_no_other(open_socket, alice):
+    from tests.fixtures.websockets import signed_in_session_key
+
+    session = await make_session(alice)
+    key = await sync_to_async(signed_in_session_key)(alice)
+    this_browser = await open_socket(alice, session.pk, session_key=key)
+    other_browser = await open_socket(alice, session.pk)
+    await ChatView().drain(this_browser)
+    await ChatView().drain(other_browser)
+    assert await sign_out_over_http(key) == 302
+    frames, code = await closed_after_alert(this_browser)
+    assert code == 4401 and any("You are signed out" in f for f in frames)
+    assert await other_browser.receive_nothing(timeout=0.5)
+    await other_browser.disconnect()
+
+
+async def test_deactivating_the_user_closes_all_their_sockets(open_socket, alice):
+    session = await make_session(alice)
+    sockets = [await open_socket(alice, session.pk) for _ in range(2)]
+    for socket in sockets:
+        await ChatView().drain(socket)
+    alice.is_active = False
+    await sync_to_async(alice.save)()
+    for socket in sockets:
+        frames, code = await closed_after_alert(socket)
+        assert code == 4401 and any("You are signed out" in f for f in frames)
+
+
+@pytest.mark.parametrize("how", ["sign-in deleted", "password changed", "session deleted"])
+async def test_an_action_after_the_sign_in_ended_is_refused_and_stores_nothing(open_socket, alice, how):
+    from django.contrib.sessions.models import Session as SignIn
+
+    from tests.fixtures.websockets import signed_in_session_key
+
+    session = await make_session(alice, idea="a fox")
+    key = await sync_to_async(signed_in_session_key)(alice)
+    socket = await open_socket(alice, session.pk, session_key=key)
+    await ChatView().drain(socket)
+    before = [m.pk for m in await messages_of(session)]
+    if how == "sign-in deleted":  # signed out in a way no signal reports (an expired or cleared session)
+        await sync_to_async(SignIn.objects.filter(session_key=key).delete)()
+    elif how == "password changed":
+        alice.set_password("a brand new password")
+        await sync_to_async(alice.save)()
+    else:
+        await sync_to_async(Session.objects.filter(pk=session.pk).delete)()
+    await socket.send_json_to({"action": "message", "text": "make it a wolf"})
+    frames, code = await closed_after_alert(socket)
+    expected = (4404, "This session was deleted") if how == "session deleted" else (4401, "You are signed out")
+    assert code == expected[0] and any(expected[1] in f for f in frames)
+    assert not [m for m in await messages_of(session) if m.pk not in before]

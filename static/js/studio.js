@@ -11,10 +11,17 @@
     if (c) { c.textContent = ""; c.classList.remove("offline"); }
     document.body.dataset.ws = "open";
   });
-  document.addEventListener("htmx:wsClose", function () {
+  // The studio closes with 4401 when the sign-in ended and 4404 when the session is gone: the ws
+  // extension does not reconnect after those, so say what to do instead of "Reconnecting…" for ever.
+  var FINAL_CLOSES = {
+    4401: "Signed out: reload the page to sign in again.",
+    4404: "This session is no longer here: go back to your sessions."
+  };
+  document.addEventListener("htmx:wsClose", function (e) {
+    var code = e.detail && e.detail.event ? e.detail.event.code : 0;
     var c = document.getElementById("connection");
-    if (c) { c.textContent = "Reconnecting…"; c.classList.add("offline"); }
-    document.body.dataset.ws = "closed";
+    if (c) { c.textContent = FINAL_CLOSES[code] || "Reconnecting…"; c.classList.add("offline"); }
+    document.body.dataset.ws = FINAL_CLOSES[code] ? "ended" : "closed";
   });
 
   var stick = true;

@@ -7,4 +7,4 @@ class CoreConfig(AppConfig):
     verbose_name = "Studio sessions"
 
     def ready(self):
-        from studio.core import checks  # noqa: F401 - registers the check
+        from studio.core import checks, signals  # noqa: F401 - registers the check and the receivers

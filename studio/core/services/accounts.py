@@ -1,5 +1,8 @@
+from importlib import import_module
+
 from django.conf import settings
-from django.contrib.auth import get_user_model
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
 
 from studio.env import is_loopback_host
 
@@ -28,3 +31,17 @@ def auto_login_allowed(client_host: str | None, meta=None) -> bool:
     if meta is not None and came_through_a_proxy(meta):
         return False
     return bool(settings.LOCAL_AUTO_LOGIN and client_host and is_loopback_host(client_host))
+
+
+def still_signed_in(session_key: str | None, user_id: int) -> bool:
+    """Whether a browser sign-in still stands: its session exists and names this user, the user is active,
+    and their password has not changed since (the hash Django stores at sign-in)."""
+    if not session_key:
+        return False
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key).load()
+    if str(data.get(SESSION_KEY)) != str(user_id):
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return False
+    return constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())

@@ -69,3 +69,17 @@ async def push_html(session_id: int, html: str) -> None:
 
 def push_html_sync(session_id: int, html: str) -> None:
     run_from_sync(push_html, session_id, html)
+
+
+def user_group_name(user_id: int) -> str:
+    return f"user-{user_id}"
+
+
+async def sign_out_sockets(user_id: int, session_key: str | None = None) -> None:
+    """Close the user's open sockets: those of one browser sign-in (its session key), or all of them."""
+    event = {"type": "studio.signed_out", "session_key": session_key}
+    await get_channel_layer().group_send(user_group_name(user_id), event)
+
+
+def sign_out_sockets_sync(user_id: int, session_key: str | None = None) -> None:
+    run_from_sync(sign_out_sockets, user_id, session_key)
