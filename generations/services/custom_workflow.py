@@ -11,6 +11,7 @@ import math
 from django.conf import settings
 
 from generations.models import CustomWorkflow
+from generations.services import uploads
 from generations.services.brief import BriefError
 
 MAX_NODES = 500
@@ -189,6 +190,10 @@ def build_mapping(graph: dict, targets: dict[str, str]) -> dict:
 
 def save(session, name: str, raw: bytes, targets: dict[str, str]) -> CustomWorkflow:
     graph = parse_graph(raw)
+    try:
+        uploads.check_file_readers(graph, session.owner_id)
+    except uploads.ForeignFile as exc:
+        raise WorkflowInvalid(str(exc)) from None
     mapping = build_mapping(graph, targets)
     workflow, _ = CustomWorkflow.objects.update_or_create(
         session=session, defaults={"name": name[:200] or "My workflow", "graph": graph, "mapping": mapping}
@@ -209,4 +214,8 @@ def apply_custom_workflow(session, brief: dict) -> dict:
     workflow = CustomWorkflow.objects.filter(session=session).first()
     if workflow is None:
         raise BriefError("this session has no custom workflow: upload one in the session settings")
+    try:  # again at each use: a workflow stored before this rule, or a session that changed hands
+        uploads.check_file_readers(workflow.graph, session.owner_id)
+    except uploads.ForeignFile as exc:
+        raise BriefError(f"the custom workflow cannot run: {exc} Upload it again without that node") from None
     return apply_to_graph(workflow.graph, workflow.mapping, brief)

@@ -29,7 +29,7 @@ from generations.clients.comfyui_events import (
     parse_json,
 )
 from generations.models import Generation, MediaOutput
-from generations.services import cards, media
+from generations.services import cards, media, uploads
 from generations.signals import generation_finished
 from studio.errors import PermanentError, TransientError
 
@@ -188,7 +188,12 @@ def _prepare_inputs(client: ComfyUIClient, generation: Generation) -> None:
     source = MediaOutput.objects.filter(generation_id=generation.source_id, kind="image").first()
     if source is None:
         raise PermanentError("The image to rework is gone; generate from the brief instead.")
-    name = client.upload_image(media.read_bytes(source), f"studio_{source.pk}.png")
+    # Under the owner's own unguessable folder and name: the input folder is shared by everyone on this ComfyUI.
+    name = client.upload_image(
+        media.read_bytes(source),
+        uploads.file_name(source.pk),
+        subfolder=uploads.user_folder(generation.session.owner_id),
+    )
     workflow = generation.workflow
     for node in workflow.values():
         if node.get("class_type") == "LoadImage":

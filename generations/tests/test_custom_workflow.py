@@ -128,3 +128,19 @@ def test_uploading_again_replaces_the_sessions_workflow(alice_session):
 def test_a_session_without_a_custom_workflow_says_where_to_add_one(alice_session):
     with pytest.raises(BriefError, match="upload one in the session settings"):
         apply_custom_workflow(alice_session, BRIEF)
+
+
+def test_a_workflow_that_loads_a_shared_input_file_is_refused_at_upload(alice_session):
+    loading = {**graph(), "20": node("LoadImage", image="studio_1.png")}
+    with pytest.raises(WorkflowInvalid, match="Node 20 \\(LoadImage\\) loads 'studio_1.png'"):
+        custom_workflow.save(alice_session, "Mine", raw(loading), TARGETS)
+    assert not CustomWorkflow.objects.exists()
+
+
+def test_a_stored_workflow_that_loads_a_shared_input_file_is_refused_at_use(alice_session):
+    loading = {**graph(), "20": node("LoadImage", image="studio_1.png")}
+    CustomWorkflow.objects.create(
+        session=alice_session, name="Old", graph=loading, mapping={"positive_prompt": ["2", "text"]}
+    )
+    with pytest.raises(BriefError, match="cannot run: Node 20 \\(LoadImage\\)"):
+        apply_custom_workflow(alice_session, BRIEF)

@@ -1,3 +1,4 @@
+import re
 import threading
 import time
 
@@ -302,3 +303,29 @@ def _png_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_a_rework_uploads_its_image_under_the_owners_unguessable_folder_and_name(
+    make_generation, fake_comfyui, alice, bob
+):
+    from io import BytesIO
+
+    from generations.services import uploads
+
+    from .test_gallery_view import stored_output
+
+    source = make_generation()
+    buffer = BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(buffer, "PNG")
+    output = stored_output(source, data=buffer.getvalue())
+    Generation.objects.filter(pk=source.pk).update(status="complete")
+    rework = run(generate.rework(Generation.objects.get(pk=source.pk), user=alice))
+    assert rework.status == Generation.Status.COMPLETE, rework.error
+    [upload] = fake_comfyui.uploads
+    folder, name = uploads.user_folder(alice.pk), uploads.file_name(output.pk)
+    assert (upload["subfolder"], upload["name"], upload["type"]) == (folder, name, "input")
+    # 128 keyed bits in each: neither can be guessed from ids
+    assert re.fullmatch(r"studio-[0-9a-f]{32}", folder) and re.fullmatch(r"[0-9a-f]{32}\.png", name)
+    assert folder != uploads.user_folder(bob.pk) and name != uploads.file_name(output.pk + 1)
+    [load] = [n for n in fake_comfyui.prompts[-1]["prompt"].values() if n["class_type"] == "LoadImage"]
+    assert load["inputs"]["image"] == f"{folder}/{name}"
