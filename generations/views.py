@@ -1,3 +1,5 @@
+from csp.constants import NONE, SELF
+from csp.decorators import csp
 from django.contrib import messages
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -85,11 +87,17 @@ def gallery(request, session_id: int):
     return render(request, "generations/gallery.html", {"session": session, "generations": generations})
 
 
+# A stored file opened on its own is a document of the studio's origin: it may show itself and nothing else.
+MEDIA_POLICY = {"default-src": [NONE], "img-src": [SELF], "media-src": [SELF], "sandbox": [True]}
+
+
+@csp(MEDIA_POLICY)
 def media(request, output_id: int, download: bool = False):
     output = get_object_or_404(MediaOutput, pk=output_id, generation__session__owner=request.user)
     return _file_response(output, download=download)
 
 
+@csp(MEDIA_POLICY)
 def media_file(request, path: str):
     """settings.MEDIA_URL paths (what ``output.file.url`` gives) go through the same owner check."""
     output = get_object_or_404(MediaOutput, file=path, generation__session__owner=request.user)

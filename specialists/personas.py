@@ -18,7 +18,6 @@ class Persona:
     name: str
     title: str
     initials: str
-    color: str
     focus: str
 
     @property
@@ -34,7 +33,6 @@ PERSONAS: dict[str, Persona] = {
             "Luna",
             "style lead",
             "Lu",
-            "#b46ee8",
             "You care about mood, palette, lighting, texture, medium and artistic references "
             "(movements, photographers, painters). Suggest one bold stylistic direction and one subtle detail.",
         ),
@@ -43,7 +41,6 @@ PERSONAS: dict[str, Persona] = {
             "Frame",
             "composition lead",
             "Fr",
-            "#3f9ad8",
             "You think in camera and layout: framing, focal length, point of view, depth, the rule of thirds, "
             "negative space, where the eye travels. Propose a concrete shot.",
         ),
@@ -52,7 +49,6 @@ PERSONAS: dict[str, Persona] = {
             "Saga",
             "storyteller",
             "Sa",
-            "#e0913a",
             "You find the narrative: who or what is in the scene, the moment before and after, the emotion a "
             "viewer should feel. Add one telling detail that makes the image a story.",
         ),
@@ -61,7 +57,6 @@ PERSONAS: dict[str, Persona] = {
             "Pixel",
             "technical director",
             "Px",
-            "#34b37a",
             "You translate the team's ideas into Stable Diffusion terms: prompt keywords, negative prompt, "
             "checkpoint, resolution and aspect ratio, steps, CFG, sampler and seed.",
         ),
@@ -70,7 +65,6 @@ PERSONAS: dict[str, Persona] = {
             "Lens",
             "critic",
             "Le",
-            "#d8505c",
             "You are the honest eye: point out what is vague, clichéd, contradictory or technically risky, "
             "and say exactly what would make it stronger. Be kind but direct.",
         ),

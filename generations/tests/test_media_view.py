@@ -44,3 +44,12 @@ def test_media_is_not_public(client, make_generation, settings):
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     response = client.get(reverse("generations:media", args=[output.pk]))
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_a_file_opened_on_its_own_may_show_itself_and_run_nothing(alice_client, make_generation):
+    output = stored_output(make_generation())
+    for url in (reverse("generations:media", args=[output.pk]), output.file.url):
+        policy = alice_client.get(url)["Content-Security-Policy"]
+        directives = dict(part.strip().partition(" ")[::2] for part in policy.split(";"))
+        assert directives["default-src"] == "'none'" and directives["sandbox"] == ""
+        assert directives["img-src"] == "'self'" and "script-src" not in directives

@@ -47,3 +47,20 @@ def test_it_shows_failed_replies_with_their_reason(alice_client, alice_session):
     html = alice_client.get(reverse("specialists:studio", args=[alice_session.pk])).content.decode()
     assert "ollama pull x" in html
     assert "Try again" in html
+
+
+def test_the_page_allows_only_the_studios_own_scripts_and_styles_and_has_nothing_inline(alice_client, alice_session):
+    import re
+
+    from specialists.models import Conversation, Role
+
+    conversation = Conversation.objects.create(session=alice_session)
+    for role in (Role.USER, Role.STYLE, Role.COMPOSITION, Role.STORY, Role.TECHNICAL, Role.CRITIC):
+        conversation.append_message(role, "a lighthouse")
+    response = alice_client.get(alice_session.get_absolute_url())
+    policy = dict(part.strip().partition(" ")[::2] for part in response["Content-Security-Policy"].split(";"))
+    assert policy["script-src"] == "'self'" and policy["style-src"] == "'self'"
+    assert policy["default-src"] == "'self'" and policy["frame-ancestors"] == "'none'"
+    html = response.content.decode()
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "an inline script would be refused"
+    assert not re.search(r"\sstyle=|<style|\son[a-z]+=", html), "inline styles and handlers would be refused"

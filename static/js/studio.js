@@ -38,6 +38,12 @@
     if (m) { m.scrollTop = m.scrollHeight; }
   });
 
+  // A form that asks first (inline handlers are refused by the Content-Security-Policy).
+  document.addEventListener("submit", function (e) {
+    var question = e.target && e.target.dataset ? e.target.dataset.confirm : "";
+    if (question && !window.confirm(question)) { e.preventDefault(); }
+  });
+
   document.addEventListener("keydown", function (e) {
     var t = e.target;
     if (t && t.id === "composer-text" && e.key === "Enter" && !e.shiftKey && !e.isComposing) {

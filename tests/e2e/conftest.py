@@ -397,13 +397,16 @@ def context(browser, studio, request):
 
 @pytest.fixture
 def page(context, studio, request, shot):
-    """A fresh tab signed in as the local user; on failure its screen is saved and JS errors reported."""
+    """A fresh tab signed in as the local user; on failure its screen is saved, and JS errors and anything the
+    Content-Security-Policy refused are reported."""
     from playwright.sync_api import expect
 
     expect.set_options(timeout=15_000)
     errors: list[str] = []
+    refused: list[str] = []
     page = context.new_page()
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: refused.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield page
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
@@ -412,6 +415,7 @@ def page(context, studio, request, shot):
         except Exception as exc:  # noqa: BLE001 - the page may be gone; the report matters more
             print(f"could not save a failure screenshot: {exc}")
     assert not errors, f"uncaught JavaScript errors on the page: {errors}"
+    assert not refused, f"the Content-Security-Policy refused part of the page: {refused}"
 
 
 def fresh_engines(studio: Harness) -> None:
