@@ -25,6 +25,23 @@ class ChatChunk:
     done: bool = False
     # Only on the final chunk: eval_count, prompt_eval_count, *_duration (ns), done_reason, model.
     stats: dict = field(default_factory=dict)
+    # A thinking model's reasoning, streamed apart from the reply: never part of the reply or the history.
+    thinking: str = ""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can do, as its engine reports it (never guessed from its name)."""
+
+    vision: bool = False
+    thinking: bool = False
+    tools: bool = False
+    context_length: int | None = None
+    # False when the engine could not say (an old Ollama): treated as a plain text model.
+    known: bool = True
+
+    def labels(self) -> list[str]:
+        return [name for name in ("vision", "thinking", "tools") if getattr(self, name)]
 
 
 @dataclass
@@ -47,11 +64,15 @@ class LLMClient(Protocol):
         *,
         format: dict | str | None = None,
         options: dict | None = None,
+        think: bool | str | None = None,
     ) -> AsyncIterator[ChatChunk]:
-        """An async generator: content deltas as they arrive, then one chunk with done=True and stats."""
+        """An async generator: content (or thinking) deltas as they arrive, then one chunk with done=True and
+        stats. ``think`` False asks a thinking model not to think (where the engine allows it)."""
         ...
 
     async def list_models(self) -> list[ModelInfo]: ...
+
+    async def capabilities(self, model: str) -> Capabilities: ...
 
     async def ping(self) -> bool:
         """Whether the engine answers; fast, never raises."""

@@ -27,9 +27,9 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 
-from specialists.clients.base import ChatChunk, ModelInfo
+from specialists.clients.base import Capabilities, ChatChunk, ModelInfo
 from specialists.clients.openai_compat import OpenAICompatClient
-from studio.errors import PermanentError, TransientError
+from studio.errors import EngineError, PermanentError, TransientError
 
 MODEL_NAME = "smollm2-135m (built-in)"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -220,6 +220,7 @@ class EmbeddedClient:
         *,
         format: dict | str | None = None,
         options: dict | None = None,
+        think: bool | str | None = None,
     ) -> AsyncIterator[ChatChunk]:
         options = dict(options or {})
         cap = self.max_tokens or settings.LLM_MAX_TOKENS
@@ -236,6 +237,13 @@ class EmbeddedClient:
             if not await asyncio.to_thread(server().alive):
                 raise TransientError(CRASHED) from None
             raise
+
+    async def capabilities(self, model: str) -> Capabilities:
+        """What the built-in server reports (its /props); a text model whatever happens."""
+        try:
+            return await (await self._openai()).capabilities(model)
+        except EngineError:
+            return Capabilities()
 
     async def list_models(self) -> list[ModelInfo]:
         path = model_path()

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from specialists.clients.base import STREAMING_LIMITS, ChatChunk, ModelInfo
-from studio.errors import PermanentError, TransientError
+from specialists.clients.base import STREAMING_LIMITS, Capabilities, ChatChunk, ModelInfo
+from studio.errors import EngineError, PermanentError, TransientError
 
 STAT_KEYS = (
     "model",
@@ -24,10 +24,40 @@ STAT_KEYS = (
 PING_TIMEOUT = 1.0
 _NOT_FOUND = re.compile(r"model ['\"]?(?P<model>[^'\"]+?)['\"]? not found")
 
+# Ollama's error texts that no retry can fix, and what to tell the artist; {model} is the model asked for.
+# (From Ollama's source and API docs: tests/recordings/README.md.) Anything else from a 5xx is transient.
+PERMANENT_ERRORS: tuple[tuple[re.Pattern, str], ...] = (
+    (
+        re.compile(r"missing data required for image input|does not support (images|vision)", re.I),
+        "{model} cannot look at images. Give this specialist a vision model in the session settings "
+        "(one whose capabilities list “vision”, e.g. qwen2.5vl or gemma3:4b).",
+    ),
+    (
+        re.compile(r"requires more system memory \((?P<need>[^)]+)\) than is available \((?P<have>[^)]+)\)", re.I),
+        "{model} needs {need} of memory but only {have} is free. Pick a smaller model in the session settings, "
+        "or free memory (ComfyUI holds GPU memory too).",
+    ),
+    (
+        re.compile(r"model runner has unexpectedly stopped|llama runner process has terminated", re.I),
+        "Ollama's runner for {model} crashed, most often because the model does not fit in memory. Pick a "
+        "smaller model, or look at Ollama's log (`journalctl -u ollama` or ~/.ollama/logs/server.log).",
+    ),
+    (
+        re.compile(r"does not support thinking", re.I),
+        "{model} does not support thinking, but the studio asked it to; pick another model or report this.",
+    ),
+)
 
 
 def unreachable_message(url: str) -> str:
     return f"Ollama is not reachable at {url}. Start it with `ollama serve`, or set OLLAMA_URL."
+
+
+def think_off(model: str, family: str = "") -> bool | str:
+    """The request value that keeps a thinking model's reasoning shortest: gpt-oss cannot stop thinking
+    and takes a level instead of false."""
+    return "low" if "gpt-oss" in model or family.startswith("gptoss") else False
+
 
 class OllamaClient:
     backend = "ollama"
@@ -53,37 +83,69 @@ class OllamaClient:
         *,
         format: dict | str | None = None,
         options: dict | None = None,
+        think: bool | str | None = None,
     ) -> AsyncIterator[ChatChunk]:
         body: dict = {"model": model, "messages": messages, "stream": True}
         if format is not None:
             body["format"] = format
         if options:
             body["options"] = options
+        if think is not None:
+            body["think"] = think
         started = False
+        final: ChatChunk | None = None
         try:
             async with self._http.stream("POST", "/api/chat", json=body) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._http_error(response, model)
                 started = True
-                finished = False
+                # Read to the end of the body even after the final line, so the connection goes back to the pool.
                 async for line in response.aiter_lines():
-                    if not line.strip():
+                    if not line.strip() or final is not None:
                         continue
                     data = _parse_line(line)
                     if "error" in data:
-                        raise TransientError(f"Ollama reported an error in the middle of a reply: {data['error']}")
-                    content = (data.get("message") or {}).get("content") or ""
+                        raise self._classified(str(data["error"]), model)
+                    message = data.get("message") or {}
                     if data.get("done"):
-                        finished = True
-                        yield ChatChunk(content, done=True, stats={k: data[k] for k in STAT_KEYS if k in data})
-                        break
-                    if content:
-                        yield ChatChunk(content)
-                if not finished:
+                        stats = {k: data[k] for k in STAT_KEYS if k in data}
+                        final = ChatChunk(message.get("content") or "", done=True, stats=stats)
+                        continue
+                    if message.get("thinking"):
+                        yield ChatChunk("", thinking=message["thinking"])
+                    if message.get("content"):
+                        yield ChatChunk(message["content"])
+                if final is None:
                     raise TransientError(self._stopped_message())
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, during_reply=started) from exc
+        yield final
+
+    async def capabilities(self, model: str) -> Capabilities:
+        """What /api/show says the model can do; an Ollama too old to say gives known=False."""
+        try:
+            response = await self._http.post("/api/show", json={"model": model})
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, during_reply=False) from exc
+        if response.status_code >= 400:
+            raise self._http_error(response, model)
+        try:
+            data = response.json()
+        except ValueError:
+            raise TransientError(f"Ollama at {self.base_url} sent an unreadable answer to /api/show.") from None
+        if not isinstance(data, dict):
+            data = {}
+        info = data.get("model_info") if isinstance(data.get("model_info"), dict) else {}
+        context = next(
+            (v for k, v in info.items() if k.endswith(".context_length") and isinstance(v, int) and v > 0), None
+        )
+        listed = data.get("capabilities")
+        if not isinstance(listed, list):
+            return Capabilities(context_length=context, known=False)
+        return Capabilities(
+            vision="vision" in listed, thinking="thinking" in listed, tools="tools" in listed, context_length=context
+        )
 
     # -- models -----------------------------------------------------------------------------------
     async def list_models(self) -> list[ModelInfo]:
@@ -167,6 +229,22 @@ class OllamaClient:
             f"Ollama at {self.base_url} dropped the connection ({exc.__class__.__name__}); try again."
         )
 
+    def _classified(self, message: str, model: str | None, status: int | None = None) -> EngineError:
+        """An error text from Ollama (with its HTTP status; None in the middle of a reply) as the sentence to
+        show: permanent where a retry cannot help."""
+        for pattern, sentence in PERMANENT_ERRORS:
+            if found := pattern.search(message):
+                return PermanentError(sentence.format(model=model or "this model", **found.groupdict()))
+        if status is None:
+            return TransientError(f"Ollama reported an error in the middle of a reply: {message}. Try again.")
+        if status == 503:
+            return TransientError(
+                f"Ollama at {self.base_url} is overloaded (its queue is full); try again in a moment."
+            )
+        if status >= 500:
+            return TransientError(f"Ollama at {self.base_url} failed ({status}): {message}. Try again.")
+        return PermanentError(f"Ollama refused the request ({status}): {message}")
+
     def _http_error(self, response: httpx.Response, model: str | None) -> Exception:
         message = _error_text(response)
         if response.status_code == 404:
@@ -180,9 +258,7 @@ class OllamaClient:
                 f"model {missing} is not installed in Ollama: run `ollama pull {missing}`",
                 detail={"model": missing},
             )
-        if response.status_code >= 500:
-            return TransientError(f"Ollama at {self.base_url} failed ({response.status_code}): {message}")
-        return PermanentError(f"Ollama refused the request ({response.status_code}): {message}")
+        return self._classified(message, model, response.status_code)
 
 
 def _parse_line(line: str) -> dict:

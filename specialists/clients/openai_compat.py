@@ -3,17 +3,53 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 
 import httpx
 
-from specialists.clients.base import STREAMING_LIMITS, ChatChunk, ModelInfo
-from studio.errors import PermanentError, TransientError
+from specialists.clients.base import STREAMING_LIMITS, Capabilities, ChatChunk, ModelInfo
+from studio.errors import EngineError, PermanentError, TransientError
 
 PING_TIMEOUT = 1.0
 # Ollama-style options -> OpenAI request fields.
 _OPTION_FIELDS = {"temperature": "temperature", "seed": "seed", "num_predict": "max_tokens", "top_p": "top_p"}
+# Structured output comes in two dialects: response_format json_schema (llama.cpp's server, vLLM, LM Studio)
+# and json_object with a "schema" (llama.cpp's server, llama-cpp-python). Which one a server takes is learnt
+# from its refusal of the other, once, and remembered per server for the life of the process.
+DIALECTS = ("json_schema", "json_object")
+_dialects: dict[str, str] = {}
+_REFUSED_FORMAT = re.compile(r"response_format|json_schema|json_object", re.I)
+# Servers name a reasoning model's thoughts differently in the stream's deltas.
+_REASONING_FIELDS = ("reasoning_content", "reasoning")
+# Error texts no retry can fix, and what to tell the artist ({model} is the model asked for).
+PERMANENT_ERRORS: tuple[tuple[re.Pattern, str], ...] = (
+    (
+        re.compile(r"image input is not supported|mmproj|does not support (images|vision)|multimodal", re.I),
+        "{model} on the model server cannot look at images (the server has no vision projector loaded). "
+        "Give this specialist a vision model, or start the server with one (llama.cpp: --mmproj).",
+    ),
+    (
+        re.compile(r"exceeds the available context size|context length|maximum context", re.I),
+        "The conversation is longer than {model}'s context on the model server; start it with a larger "
+        "context (llama.cpp: --ctx-size) or pick a model with a longer one.",
+    ),
+)
+
+
+def reset_dialects() -> None:
+    _dialects.clear()
+
+
+def response_format(schema: dict | str | None, dialect: str) -> dict | None:
+    if schema is None:
+        return None
+    if schema == "json" or not isinstance(schema, dict):
+        return {"type": "json_object"}
+    if dialect == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "brief", "schema": schema}}
 
 
 class OpenAICompatClient:
@@ -33,6 +69,9 @@ class OpenAICompatClient:
     def __repr__(self) -> str:
         return f"OpenAICompatClient({self.base_url!r})"
 
+    def dialect(self) -> str:
+        return _dialects.get(self.base_url, DIALECTS[0])
+
     async def stream_chat(
         self,
         model: str,
@@ -40,6 +79,7 @@ class OpenAICompatClient:
         *,
         format: dict | str | None = None,
         options: dict | None = None,
+        think: bool | str | None = None,
     ) -> AsyncIterator[ChatChunk]:
         body: dict = {
             "model": model,
@@ -47,49 +87,97 @@ class OpenAICompatClient:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        if format == "json":
-            body["response_format"] = {"type": "json_object"}
-        elif isinstance(format, dict):
-            body["response_format"] = {"type": "json_schema", "json_schema": {"name": "brief", "schema": format}}
         for option, value in (options or {}).items():
             if option in _OPTION_FIELDS and value is not None:
                 body[_OPTION_FIELDS[option]] = value
+        tried: set[str] = set()
+        while True:
+            dialect = self.dialect()
+            tried.add(dialect)
+            if format is not None:
+                body["response_format"] = response_format(format, dialect)
+            try:
+                async for chunk in self._stream(body, model, has_images=any(m.get("images") for m in messages)):
+                    yield chunk
+                return
+            except _FormatRefused as refused:
+                other = next((d for d in DIALECTS if d not in tried), None)
+                if not isinstance(format, dict) or other is None:
+                    raise PermanentError(
+                        f"The model server at {self.base_url} accepts neither form of structured output the "
+                        f"studio knows (JSON schema, JSON object with a schema): {_first_line(refused.text)}"
+                    ) from None
+                _dialects[self.base_url] = other
+
+    async def _stream(self, body: dict, model: str, *, has_images: bool) -> AsyncIterator[ChatChunk]:
         started_ns = time.monotonic_ns()
         started = False
+        events = 0
         stats: dict = {"model": model}
         try:
             async with self._http.stream("POST", "/chat/completions", json=body) as response:
                 if response.status_code >= 400:
                     await response.aread()
+                    text = _error_text(response)
+                    if "response_format" in body and _REFUSED_FORMAT.search(text):
+                        raise _FormatRefused(text)
                     raise self._http_error(response, model)
                 started = True
                 finished = False
+                # Read to the end of the body even after [DONE], so the connection goes back to the pool.
                 async for line in response.aiter_lines():
+                    if finished:
+                        continue
+                    if line.startswith("error:"):  # older llama.cpp builds report in-stream errors this way
+                        raise self._classified(_message_of(_parse_event(line[6:].strip())), model)
                     if not line.startswith("data:"):
-                        continue  # blank separators, comments, event names
+                        continue  # blank separators, ": ping" comments, event names
                     payload = line[5:].strip()
+                    events += 1
                     if payload == "[DONE]":
                         finished = True
-                        break
+                        continue
                     data = _parse_event(payload)
                     if data.get("error"):
-                        raise TransientError(f"The model server reported an error mid-reply: {_message_of(data)}")
+                        raise self._classified(_message_of(data), model)
                     stats["model"] = data.get("model") or stats["model"]
                     if data.get("usage"):
                         stats["eval_count"] = data["usage"].get("completion_tokens")
                         stats["prompt_eval_count"] = data["usage"].get("prompt_tokens")
                     for choice in data.get("choices") or []:
-                        content = (choice.get("delta") or {}).get("content") or ""
-                        if content:
-                            yield ChatChunk(content)
+                        delta = choice.get("delta") or {}
+                        thinking = next((delta[f] for f in _REASONING_FIELDS if delta.get(f)), "")
+                        if thinking:
+                            yield ChatChunk("", thinking=thinking)
+                        if delta.get("content"):
+                            yield ChatChunk(delta["content"])
                         if choice.get("finish_reason"):
                             stats["done_reason"] = choice["finish_reason"]
+                if not events:
+                    raise self._empty_stream(model, has_images=has_images)
                 if not finished and "done_reason" not in stats:
                     raise TransientError(self._stopped_message())
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, during_reply=started) from exc
         stats["total_duration"] = time.monotonic_ns() - started_ns
         yield ChatChunk("", done=True, stats={k: v for k, v in stats.items() if v is not None})
+
+    async def capabilities(self, model: str) -> Capabilities:
+        """llama.cpp's server says what its model can do at /props; other servers do not say (known=False)."""
+        root = self.base_url.removesuffix("/v1")
+        try:
+            response = await self._http.get(f"{root}/props")
+            data = response.json() if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("modalities"), dict):
+            return Capabilities(known=False)
+        settings = data.get("default_generation_settings") or {}
+        context = settings.get("n_ctx") if isinstance(settings, dict) else None
+        return Capabilities(
+            vision=bool(data["modalities"].get("vision")),
+            context_length=context if isinstance(context, int) and context > 0 else None,
+        )
 
     async def list_models(self) -> list[ModelInfo]:
         try:
@@ -136,6 +224,29 @@ class OpenAICompatClient:
             )
         return TransientError(f"The model server at {self.base_url} dropped the connection; try again.")
 
+    def _empty_stream(self, model: str, *, has_images: bool) -> EngineError:
+        if has_images:  # llama-cpp-python fails this way inside the stream when a text model is shown an image
+            return PermanentError(
+                f"The model server at {self.base_url} ended the reply without a word when shown an image: "
+                f"{model} probably cannot look at images. Give this specialist a vision model."
+            )
+        return TransientError(f"The model server at {self.base_url} ended the reply without a word; try again.")
+
+    def _classified(self, message: str, model: str | None, status: int | None = None) -> EngineError:
+        """An error text as the sentence to show; permanent where a retry cannot help."""
+        for pattern, sentence in PERMANENT_ERRORS:
+            if pattern.search(message):
+                return PermanentError(sentence.format(model=model or "the model"))
+        if "validation error" in message:  # the request's shape, as llama-cpp-python's pydantic models see it
+            return PermanentError(f"The model server at {self.base_url} refused the request: {_first_line(message)}")
+        if status is None:
+            return TransientError(f"The model server reported an error mid-reply: {_first_line(message)}. Try again.")
+        if status >= 500 or status == 429:
+            return TransientError(f"The model server at {self.base_url} failed ({status}): {_first_line(message)}")
+        return PermanentError(
+            f"The model server at {self.base_url} refused the request ({status}): {_first_line(message)}"
+        )
+
     def _http_error(self, response: httpx.Response, model: str | None) -> Exception:
         message = _error_text(response)
         status = response.status_code
@@ -147,9 +258,7 @@ class OpenAICompatClient:
             )
         if status in (401, 403):
             return PermanentError(f"The model server at {self.base_url} refused the API key: set OPENAI_API_KEY.")
-        if status >= 500 or status == 429:
-            return TransientError(f"The model server at {self.base_url} failed ({status}): {message}")
-        return PermanentError(f"The model server at {self.base_url} refused the request ({status}): {message}")
+        return self._classified(message, model, status)
 
 
 def _openai_message(message: dict) -> dict:
@@ -161,6 +270,28 @@ def _openai_message(message: dict) -> dict:
         url = image if str(image).startswith("data:") else f"data:image/png;base64,{image}"
         parts.append({"type": "image_url", "image_url": {"url": url}})
     return {"role": message["role"], "content": parts}
+
+
+class _FormatRefused(Exception):
+    """The server refused the structured-output form it was sent."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+_PYDANTIC = re.compile(r"'loc': \((?P<loc>[^)]*)\).*?'msg': (?P<quote>[\"'])(?P<msg>.+?)(?P=quote)", re.S)
+
+
+def _first_line(text: str) -> str:
+    """What a refusal says, as a sentence: a validation dump's own message and field, never its tracebacks and
+    file paths."""
+    text = str(text)
+    if found := _PYDANTIC.search(text):
+        field = ".".join(part.strip(" '\"") for part in found.group("loc").split(",") if part.strip(" '\""))
+        return f"{found.group('msg')} (in {field})"
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    return line[:200]
 
 
 def _parse_event(payload: str) -> dict:

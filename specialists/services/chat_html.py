@@ -95,3 +95,8 @@ def render_composer(session: Session, *, error: str = "", text: str = "", oob: b
 
 def render_alert(text: str) -> str:
     return render_to_string("core/_alert.html", {"text": text})
+
+
+def render_status(message_id: int, text: str) -> str:
+    """The short note beside a streaming bubble's name: "thinking…", "waiting for the model…", or nothing."""
+    return render_to_string("specialists/_status.html", {"message_id": message_id, "text": text})

@@ -13,14 +13,6 @@ from specialists.personas import PERSONAS
 from specialists.services.phases import plan_for
 
 HISTORY_CHAR_BUDGET = 6000
-VISION_FAMILIES = ("llava", "vision", "bakllava", "moondream", "minicpm-v", "qwen2.5vl", "qwen2-vl", "gemma3", "llama4")
-
-
-def is_vision_model(model: str) -> bool:
-    name = model.lower()
-    return any(family in name for family in VISION_FAMILIES)
-
-
 def describe_brief(brief: dict) -> str:
     return (
         f"positive prompt: {brief.get('positive_prompt', '')}\n"

@@ -14,28 +14,48 @@ import weakref
 
 from django.conf import settings
 
-from specialists.clients.base import LLMClient, ModelInfo, same_model
+from specialists.clients.base import Capabilities, LLMClient, ModelInfo, same_model
 from specialists.clients.embedded import MODEL_NAME as EMBEDDED_MODEL
 from specialists.clients.embedded import EmbeddedClient
 from specialists.clients.embedded import is_available as embedded_available
 from specialists.clients.ollama import OllamaClient, unreachable_message
-from specialists.clients.openai_compat import OpenAICompatClient
+from specialists.clients.openai_compat import OpenAICompatClient, reset_dialects
 from studio.errors import EngineError, PermanentError, TransientError
 
 BACKENDS = ("auto", "ollama", "openai", "embedded")
 PING_CACHE_SECONDS = 5.0
 PING_TIMEOUT = 1.0
+# What a model can do changes only when it is replaced (a new pull under the same name).
+CAPABILITIES_CACHE_SECONDS = 300.0
 
 # httpx connection pools belong to the event loop that opened them, so clients are kept per loop.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, LLMClient]] = weakref.WeakKeyDictionary()
 _pings: dict[tuple[str, str], tuple[float, bool]] = {}
+_capabilities: dict[tuple[str, str, str], tuple[float, Capabilities]] = {}
 _embedded = EmbeddedClient()
 
 
 def reset_clients() -> None:
-    """Forget every client and cached ping answer (tests switch engines between cases)."""
+    """Forget every client, cached ping answer, capability and learnt dialect (tests switch engines)."""
     _clients.clear()
     _pings.clear()
+    _capabilities.clear()
+    reset_dialects()
+
+
+async def capabilities(client: LLMClient, model: str) -> Capabilities:
+    """What the engine says the model can do, cached per engine and model; a plain text model when the
+    engine cannot be asked (the reply itself will say what is wrong)."""
+    key = (client.backend, getattr(client, "base_url", ""), model)
+    cached = _capabilities.get(key)
+    if cached and time.monotonic() - cached[0] < CAPABILITIES_CACHE_SECONDS:
+        return cached[1]
+    try:
+        found = await client.capabilities(model)
+    except EngineError:
+        return Capabilities(known=False)
+    _capabilities[key] = (time.monotonic(), found)
+    return found
 
 
 def forget_pings() -> None:

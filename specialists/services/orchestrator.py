@@ -8,11 +8,14 @@ from django.conf import settings
 
 from generations.services.brief import BriefError, brief_schema, normalize_brief
 from generations.services.catalog import get_catalog
+from specialists.clients.base import Capabilities, LLMClient
+from specialists.clients.ollama import think_off
 from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import chat_html, llm, notify
-from specialists.services.context import build_messages, is_vision_model, latest_image_bytes
+from specialists.services.context import build_messages, latest_image_bytes
 from specialists.services.live import live
+from specialists.services.reply_text import end_at_sentence
 from specialists.services.streaming import StreamResult, stream_reply
 from specialists.services.turns import Step
 from studio.errors import EngineError
@@ -29,12 +32,41 @@ PHASE_NOTICES = {
 }
 
 
-def _options(role: str, backend: str) -> dict:
+# A thinking model that thinks anyway (some cannot stop) spends its reasoning from the same num_predict as
+# its reply: this much more keeps the reply's own budget.
+THINKING_ALLOWANCE = 1024
+
+
+def _options(role: str, backend: str, caps: Capabilities) -> dict:
     temperature = 0.2 if role == Role.TECHNICAL else 0.8
     limit = settings.LLM_MAX_TOKENS
     if backend == "embedded" and role != Role.TECHNICAL:
         limit = min(limit, 160)  # the tiny fallback model rambles; short replies keep the studio responsive
+    if caps.thinking:
+        limit += THINKING_ALLOWANCE
     return {"temperature": temperature, "num_predict": limit, "repeat_penalty": 1.2}
+
+
+def _think(client: LLMClient, model: str, caps: Capabilities) -> bool | str | None:
+    """Ask a thinking model not to think (Ollama's `think`); None leaves a model that cannot think alone."""
+    if client.backend != "ollama" or not caps.thinking:
+        return None
+    return think_off(model)
+
+
+def _reply_meta(model: str, client: LLMClient, result: StreamResult) -> dict:
+    meta = {"model": model, "backend": client.backend, "stats": result.stats}
+    if result.thinking:
+        meta["thinking"] = result.thinking[:20000]
+    return meta
+
+
+def _ended_at_the_limit(result: StreamResult) -> bool:
+    """A reply the engine cut at its token limit ends at a sentence, marked as cut."""
+    if result.status != Message.Status.COMPLETE or result.stats.get("done_reason") != "length":
+        return False
+    result.content = end_at_sentence(result.content)
+    return True
 
 
 @sync_to_async
@@ -91,15 +123,19 @@ async def speak(conversation: Conversation, step: Step) -> None:
         except EngineError as exc:
             await _settle(message, session_id, _failed(exc), {})
             return Message.Status.FAILED
+        caps = await llm.capabilities(client, model)
         images = []
-        if conversation.phase == Phase.COMPLETE and role == Role.CRITIC and is_vision_model(model):
+        if conversation.phase == Phase.COMPLETE and role == Role.CRITIC and caps.vision:
             images = await _result_images(conversation)
         history = await sync_to_async(build_messages)(
             await _load(conversation.pk), role, images=images, compact=client.backend == "embedded"
         )
-        chunks = client.stream_chat(model, history, options=_options(role, client.backend))
+        options, think = _options(role, client.backend, caps), _think(client, model, caps)
+        chunks = client.stream_chat(model, history, options=options, think=think)
         result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks)
-        meta = {"model": model, "backend": client.backend, "stats": result.stats, "saw_image": bool(images)}
+        meta = {**_reply_meta(model, client, result), "saw_image": bool(images)}
+        if _ended_at_the_limit(result):
+            meta["cut"] = True
         await _settle(message, session_id, result, meta)
         return result.status
 
@@ -134,11 +170,11 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
     history = await sync_to_async(build_messages)(
         await _load(conversation.pk), Role.TECHNICAL, cue=cue, compact=client.backend == "embedded"
     )
-    chunks = client.stream_chat(
-        model, history, format=brief_schema(catalog), options=_options(Role.TECHNICAL, client.backend)
-    )
+    caps = await llm.capabilities(client, model)
+    options, think = _options(Role.TECHNICAL, client.backend, caps), _think(client, model, caps)
+    chunks = client.stream_chat(model, history, format=brief_schema(catalog), options=options, think=think)
     result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, broadcast_tokens=False)
-    meta = {"model": model, "backend": client.backend, "stats": result.stats, "raw": result.content[:20000]}
+    meta = {**_reply_meta(model, client, result), "raw": result.content[:20000]}
     if result.status == Message.Status.COMPLETE:
         try:
             brief, warnings = normalize_brief(result.content, catalog)

@@ -17,14 +17,20 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from specialists.models import Message
+from specialists.services.chat_html import render_status
 from specialists.services.live import live
-from studio.core.services.broadcast import group_name
+from studio.core.services.broadcast import group_name, push_html
 from studio.errors import EngineError
 
 log = logging.getLogger(__name__)
 
 # The live buffer has every token at once; the database copy is what survives a crash of this process.
 FLUSH_SECONDS = 1.0
+# With nothing from the engine after this long, the bubble says it waits: a busy Ollama queues requests
+# silently, and a model load can take minutes.
+WAITING_NOTICE_SECONDS = 3.0
+THINKING = "thinking…"
+WAITING = "waiting for the model…"
 
 
 @dataclass
@@ -33,6 +39,21 @@ class StreamResult:
     status: str
     stats: dict = field(default_factory=dict)
     error: str = ""
+    # A thinking model's reasoning: kept apart, never in the reply or the history.
+    thinking: str = ""
+
+
+class _StatusNote:
+    """The note beside a streaming bubble's name, sent only when it changes."""
+
+    def __init__(self, session_id: int, message_id: int):
+        self._session_id, self._message_id = session_id, message_id
+        self.shown = ""
+
+    async def show(self, text: str) -> None:
+        if text != self.shown:
+            self.shown = text
+            await push_html(self._session_id, render_status(self._message_id, text))
 
 
 @sync_to_async
@@ -122,12 +143,28 @@ async def stream_reply(
             log.warning("could not save the text so far of message %s", message.pk, exc_info=task.exception())
 
     sender = _Broadcaster(store, layer, group, message.pk, broadcast=broadcast_tokens)
+    note = _StatusNote(session_id, message.pk)
+    thoughts: list[str] = []
+    heard = asyncio.Event()
+
+    async def say_waiting():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(heard.wait(), WAITING_NOTICE_SECONDS)
+            return
+        await note.show(WAITING)
 
     async def consume():
         last_flush = time.monotonic()
         async with contextlib.aclosing(chunks) as stream:
             async for chunk in stream:
+                heard.set()
+                if chunk.thinking:
+                    thoughts.append(chunk.thinking)
+                    if not parts:
+                        await note.show(THINKING)
                 if chunk.content:
+                    if not parts and note.shown:
+                        await note.show("")
                     parts.append(chunk.content)
                     sender.put(chunk.content)
                 if chunk.done:
@@ -139,14 +176,17 @@ async def stream_reply(
 
     consumer = asyncio.create_task(consume())
     watcher = asyncio.create_task(_watch_for_interrupt(conversation_id, anchor_id))
+    waiting = asyncio.create_task(say_waiting())
     try:
         done, _ = await asyncio.wait({consumer, watcher}, return_when=asyncio.FIRST_COMPLETED)
     except asyncio.CancelledError:
         consumer.cancel()
         watcher.cancel()
+        waiting.cancel()
         sender.close()
         raise
     watcher.cancel()
+    waiting.cancel()
     if consumer not in done:
         sender.close()  # whatever it had not sent yet arrives with the settled bubble
     if flushing:
@@ -155,7 +195,7 @@ async def stream_reply(
         consumer.cancel()
         with contextlib.suppress(asyncio.CancelledError, EngineError):
             await consumer
-        return StreamResult("".join(parts), Message.Status.INTERRUPTED, stats)
+        return StreamResult("".join(parts), Message.Status.INTERRUPTED, stats, thinking="".join(thoughts))
     sender.close()
     try:
         consumer.result()
@@ -164,4 +204,4 @@ async def stream_reply(
     except Exception as exc:  # an engine speaking nonsense must not kill the conversation
         log.exception("stream for message %s failed", message.pk)
         return StreamResult("".join(parts), Message.Status.FAILED, stats, error=f"The reply broke off: {exc}")
-    return StreamResult("".join(parts), Message.Status.COMPLETE, stats)
+    return StreamResult("".join(parts), Message.Status.COMPLETE, stats, thinking="".join(thoughts))

@@ -106,10 +106,10 @@ async def test_a_dropped_connection_mid_stream_is_transient(client, fake_ollama)
 
 
 async def test_a_server_error_is_transient_and_a_bad_request_is_permanent(client, fake_ollama):
-    fake_ollama.fail_next("server_error")
+    fake_ollama.fail_next("server_error", message="unexpected server status 1")
     with pytest.raises(TransientError) as failed:
         await collect(client.stream_chat("llama3.2", LUNA))
-    assert "500" in failed.value.message and "llama runner process has terminated" in failed.value.message
+    assert "500" in failed.value.message and "unexpected server status 1" in failed.value.message
     fake_ollama.fail_next("server_error", status=400, message='invalid format: expected "json" or a JSON schema')
     with pytest.raises(PermanentError) as refused:
         await collect(client.stream_chat("llama3.2", LUNA))
@@ -171,3 +171,111 @@ async def test_an_early_stop_by_the_consumer_closes_the_stream(client, fake_olla
     fake_ollama.token_delay = 0
     chunks = await collect(client.stream_chat("llama3.2", LUNA))
     assert chunks[-1].done
+
+
+# Every error text tests/recordings/README.md lists for Ollama, and what it must become.
+CLASSIFIED = [
+    (500, "this model is missing data required for image input", PermanentError, "cannot look at images"),
+    (
+        500,
+        "model requires more system memory (12.4 GiB) than is available (7.1 GiB)",
+        PermanentError,
+        "needs 12.4 GiB of memory but only 7.1 GiB is free. Pick a smaller model",
+    ),
+    (500, "model runner has unexpectedly stopped, this may be due to resource limitations", PermanentError, "crashed"),
+    (500, "llama runner process has terminated: signal: killed", PermanentError, "crashed"),
+    (400, '"llama3.2" does not support thinking', PermanentError, "does not support thinking"),
+    (503, "server busy, please try again.  maximum pending requests exceeded", TransientError, "overloaded"),
+    (500, "an unexpected error", TransientError, "failed (500): an unexpected error"),
+]
+
+
+@pytest.mark.parametrize(("status", "text", "kind", "says"), CLASSIFIED)
+async def test_each_error_text_is_classified_with_what_to_do(client, fake_ollama, status, text, kind, says):
+    fake_ollama.fail_next("server_error", status=status, message=text)
+    with pytest.raises(kind) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA))
+    assert type(failed.value) is kind and says in failed.value.message
+
+
+@pytest.mark.parametrize(("status", "text", "kind", "says"), CLASSIFIED)
+async def test_the_same_texts_mid_reply_are_classified_the_same_way(client, fake_ollama, status, text, kind, says):
+    fake_ollama.fail_next("error_line", after_tokens=3, message=text)
+    chunks = []
+    with pytest.raises((PermanentError, TransientError)) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA), into=chunks)
+    assert len(chunks) == 3
+    if kind is PermanentError:
+        assert type(failed.value) is PermanentError and says in failed.value.message
+    else:
+        assert type(failed.value) is TransientError and text in failed.value.message
+
+
+async def test_a_text_model_shown_an_image_is_a_permanent_error_naming_the_fix(client):
+    messages = [{"role": "user", "content": "what do you see?", "images": ["aGVsbG8="]}]
+    with pytest.raises(PermanentError) as failed:
+        await collect(client.stream_chat("llama3.2", messages))
+    assert "llama3.2 cannot look at images" in failed.value.message and "vision" in failed.value.message
+
+
+async def test_a_thinking_models_reasoning_arrives_apart_from_the_reply(client, fake_ollama):
+    fake_ollama.models = ["qwen3:8b"]
+    chunks = await collect(client.stream_chat("qwen3:8b", LUNA))
+    thinking = "".join(c.thinking for c in chunks)
+    reply = "".join(c.content for c in chunks)
+    assert thinking.startswith("Let me think") and "Let me think" not in reply
+    assert reply.startswith("Luna here.")
+    first_reply = next(i for i, c in enumerate(chunks) if c.content)
+    assert all(c.thinking for c in chunks[:first_reply]) and not any(c.thinking for c in chunks[first_reply:])
+
+
+@pytest.mark.parametrize(("model", "think", "thinks"), [("qwen3:8b", False, False), ("gpt-oss:20b", "low", True)])
+async def test_think_false_stops_the_thinking_where_the_model_allows_it(client, fake_ollama, model, think, thinks):
+    fake_ollama.models = [model]
+    chunks = await collect(client.stream_chat(model, LUNA, think=think))
+    assert fake_ollama.chat_requests()[0]["json"]["think"] == think
+    assert bool("".join(c.thinking for c in chunks)) is thinks
+    assert "".join(c.content for c in chunks).startswith("Luna here.")
+
+
+async def test_num_predict_bounds_the_reply_and_the_stop_says_length(client, fake_ollama):
+    chunks = await collect(client.stream_chat("llama3.2", LUNA, options={"num_predict": 5}))
+    assert len([c for c in chunks if c.content]) == 5
+    assert chunks[-1].stats["done_reason"] == "length" and chunks[-1].stats["eval_count"] == 5
+
+
+async def test_reasoning_counts_against_num_predict(client, fake_ollama):
+    fake_ollama.models = ["deepseek-r1:8b"]
+    chunks = await collect(client.stream_chat("deepseek-r1:8b", LUNA, options={"num_predict": 8}))
+    assert len([c for c in chunks if c.thinking]) == 8 and not [c for c in chunks if c.content]
+    assert chunks[-1].stats["done_reason"] == "length"
+
+
+@pytest.mark.parametrize(
+    ("model", "vision", "thinking"),
+    [("llava:7b", True, False), ("gemma3:1b", False, False), ("gemma3:4b", True, False), ("qwen3:8b", False, True)],
+)
+async def test_capabilities_come_from_api_show_not_the_name(client, fake_ollama, model, vision, thinking):
+    fake_ollama.models = [model]
+    found = await client.capabilities(model)
+    assert (found.vision, found.thinking, found.known) == (vision, thinking, True)
+    assert found.context_length == 131072
+    assert fake_ollama.requests[-1]["path"] == "/api/show" and fake_ollama.requests[-1]["json"] == {"model": model}
+
+
+async def test_an_ollama_too_old_to_report_capabilities_says_it_does_not_know(client, fake_ollama):
+    fake_ollama.reports_capabilities = False
+    found = await client.capabilities("llava:7b")
+    assert found.known is False and found.vision is False and found.context_length == 131072
+
+
+async def test_capabilities_of_a_missing_model_name_the_pull_command(client):
+    with pytest.raises(PermanentError, match="ollama pull nope"):
+        await client.capabilities("nope")
+
+
+async def test_replies_reuse_one_pooled_connection(client, fake_ollama):
+    for _ in range(3):
+        await collect(client.stream_chat("llama3.2", LUNA))
+    peers = {r["peer"] for r in fake_ollama.chat_requests()}
+    assert len(fake_ollama.chat_requests()) == 3 and len(peers) == 1, peers

@@ -39,6 +39,23 @@ from tests.fakes.background import BackgroundServer
 
 VERSION = "0.12.6"
 DEFAULT_MODELS = ["llama3.2", "qwen2.5:7b", "llava:7b"]
+# What /api/show reports, by name prefix (first match wins), as real Ollama reports it for these models:
+# names say nothing reliable (gemma3:1b and :270m are text-only, gemma3:4b sees; qwen3 thinks).
+CAPABILITIES = (
+    ("llava", ["completion", "vision"]),
+    ("qwen2.5vl", ["completion", "vision", "tools"]),
+    ("qwen3-vl", ["completion", "vision", "tools", "thinking"]),
+    ("gemma3:1b", ["completion"]),
+    ("gemma3:270m", ["completion"]),
+    ("gemma3", ["completion", "vision"]),
+    ("qwen3", ["completion", "tools", "thinking"]),
+    ("deepseek-r1", ["completion", "thinking"]),
+    ("gpt-oss", ["completion", "tools", "thinking"]),
+    ("magistral", ["completion", "tools", "thinking"]),
+    ("", ["completion", "tools"]),
+)
+CONTEXT_LENGTH = 131072
+NO_IMAGE_INPUT = "this model is missing data required for image input"
 CHAT_PATHS = ("/api/chat", "/v1/chat/completions")
 FAILURE_KINDS = ("not_found", "error_line", "drop", "server_error", "hang")
 KEEP_ALIVE_SECONDS = 300
@@ -48,6 +65,20 @@ RECORD = web.RequestKey("record", dict)
 BODY = web.RequestKey("body", dict)
 FAILURE = web.RequestKey("failure", object)
 _TOKEN = re.compile(r"\s*\S{1,6}|\s+")
+
+
+def capabilities_of(name: str) -> list[str]:
+    name = full_name(name)
+    return next(list(caps) for prefix, caps in CAPABILITIES if name.startswith(prefix))
+
+
+def thinks(body: dict) -> bool:
+    """Whether a thinking model thinks for this request: by default yes; `think: false` stops it, except
+    gpt-oss, which only takes a level ("low", "medium", "high") and thinks whatever it is sent."""
+    model = str(body.get("model") or "")
+    if "thinking" not in capabilities_of(model):
+        return False
+    return body.get("think") is not False or model.startswith("gpt-oss")
 
 
 def full_name(name: str) -> str:
@@ -120,10 +151,7 @@ def default_responder(body: dict) -> str:
     system = next((_text_of(m.get("content")) for m in messages if m.get("role") == "system"), "")
     persona = _PERSONA.search(system)
     greeting = f"{persona.group(1)} here. " if persona else ""
-    saw_image = any(m.get("images") for m in messages) or any(
-        isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"]) for m in messages
-    )
-    image_note = " In the image I see warm light and a clear subject." if saw_image else ""
+    image_note = " In the image I see warm light and a clear subject." if _has_images(body) else ""
     return (
         f"{greeting}Thinking about “{topic}”, I would push it toward amber dusk light, "
         f"a low camera and one small telling detail in the foreground.{image_note}"
@@ -230,6 +258,8 @@ class FakeOllama(BackgroundServer):
         self._loaded: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
         self._release: asyncio.Event | None = None
+        # An Ollama older than capabilities in /api/show (before 0.6): the field is simply absent.
+        self.reports_capabilities = True
 
     # -- knobs -------------------------------------------------------------------------------------
     @property
@@ -279,6 +309,7 @@ class FakeOllama(BackgroundServer):
             self._loaded.clear()
         self.token_delay = self._initial[1]
         self.responder = default_responder
+        self.reports_capabilities = True
         if self._loop is not None and self._release is not None:
             self._loop.call_soon_threadsafe(self._release_hangs)
 
@@ -306,6 +337,7 @@ class FakeOllama(BackgroundServer):
                 web.post("/api/chat", self._chat),
                 web.get("/api/tags", self._tags),
                 web.get("/api/ps", self._ps),
+                web.post("/api/show", self._show),
                 web.post("/api/generate", self._generate),
                 web.post("/api/pull", self._pull),
                 web.post("/v1/chat/completions", self._openai_chat),
@@ -354,6 +386,8 @@ class FakeOllama(BackgroundServer):
             "finished": None,
             "token_times": [],
             "status": None,
+            # The client's end of the connection: requests that share it reused a pooled connection.
+            "peer": (request.transport.get_extra_info("peername") or (None, None))[1] if request.transport else None,
         }
         with self._lock:
             self._requests.append(record)
@@ -398,6 +432,8 @@ class FakeOllama(BackgroundServer):
             return _error_response(failure["status"], message, openai=openai)
         if kind == "not_found" or not self._installed(model):
             return _error_response(404, f'model "{model}" not found, try pulling it first', openai=openai)
+        if _has_images(body) and "vision" not in capabilities_of(model):
+            return _error_response(500, NO_IMAGE_INPUT, openai=openai)
         return None
 
     def _reply_text(self, body: dict) -> str:
@@ -443,7 +479,15 @@ class FakeOllama(BackgroundServer):
         self._mark_loaded(model)
         started = time.monotonic_ns()
         text = self._reply_text(body)
+        thoughts = tokenize(reasoning_for(body)) if thinks(body) else []
+        # num_predict bounds everything generated, reasoning included: what is left of it is the reply's.
+        limit = (body.get("options") or {}).get("num_predict")
+        budget = None if limit is None or limit < 0 else int(limit)
+        thoughts = thoughts[:budget] if budget is not None else thoughts
         tokens = tokenize(text)
+        room = None if budget is None else max(budget - len(thoughts), 0)
+        cut = room is not None and len(tokens) > room
+        tokens = tokens[:room] if cut else tokens
         prompt_tokens = sum(len(tokenize(_text_of(m.get("content")))) for m in body.get("messages") or [])
 
         def final(count: int) -> dict:
@@ -453,12 +497,12 @@ class FakeOllama(BackgroundServer):
                 "created_at": _now_iso(),
                 "message": {"role": "assistant", "content": ""},
                 "done": True,
-                "done_reason": "stop",
+                "done_reason": "length" if cut else "stop",
                 "total_duration": elapsed + 1_334_875,
                 "load_duration": 1_334_875,
                 "prompt_eval_count": prompt_tokens,
                 "prompt_eval_duration": prompt_tokens * 1_000_000,
-                "eval_count": count,
+                "eval_count": count + len(thoughts),
                 "eval_duration": elapsed,
             }
 
@@ -467,23 +511,24 @@ class FakeOllama(BackgroundServer):
             if failure.get("kind") in ("error_line", "drop"):
                 _cut(request)
             reply = final(len(tokens))
-            reply["message"]["content"] = text
+            reply["message"]["content"] = "".join(tokens)
+            if thoughts:
+                reply["message"]["thinking"] = "".join(thoughts)
             return web.json_response(reply)
 
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
 
-        def line(token: str) -> bytes:
-            return _ndjson(
-                {
-                    "model": model,
-                    "created_at": _now_iso(),
-                    "message": {"role": "assistant", "content": token},
-                    "done": False,
-                }
-            )
+        def line(token: str, field: str = "content") -> bytes:
+            message = {"role": "assistant", "content": ""}
+            message[field] = token
+            return _ndjson({"model": model, "created_at": _now_iso(), "message": message, "done": False})
 
         try:
+            for thought in thoughts:
+                if self.token_delay:
+                    await asyncio.sleep(self.token_delay)
+                await response.write(line(thought, "thinking"))
             sent = await self._write_tokens(request, response, tokens, line)
             failure = request.get(FAILURE) or {}
             if failure.get("kind") == "error_line":
@@ -516,6 +561,27 @@ class FakeOllama(BackgroundServer):
             entry["size_vram"] = entry["size"]
             models.append(entry)
         return web.json_response({"models": models})
+
+    async def _show(self, request: web.Request) -> web.Response:
+        failure = self._take_failure(request.path)
+        if failure:
+            return await self._path_failure(request, failure)
+        model = str(request[BODY].get("model") or request[BODY].get("name") or "")
+        if not self._installed(model):
+            return _error_response(404, f"model '{model}' not found", openai=False)
+        entry = _model_entry(model)
+        family = entry["details"]["family"]
+        shown = {
+            "modelfile": f"FROM {full_name(model)}\n",
+            "parameters": "stop \"<|eot_id|>\"",
+            "template": "{{ .Prompt }}",
+            "details": entry["details"],
+            "model_info": {"general.architecture": family, f"{family}.context_length": CONTEXT_LENGTH},
+            "modified_at": entry["modified_at"],
+        }
+        if self.reports_capabilities:
+            shown["capabilities"] = capabilities_of(model)
+        return web.json_response(shown)
 
     async def _path_failure(self, request: web.Request, failure: dict) -> web.StreamResponse:
         if failure["kind"] == "hang":
@@ -609,6 +675,10 @@ class FakeOllama(BackgroundServer):
         self._mark_loaded(model)
         text = self._reply_text(body)
         tokens = tokenize(text)
+        limit = body.get("max_tokens")
+        cut = isinstance(limit, int) and 0 <= limit < len(tokens)
+        tokens = tokens[:limit] if cut else tokens
+        finish_reason = "length" if cut else "stop"
         completion_id = f"chatcmpl-{uuid.uuid4().int % 1000}"
         created = int(time.time())
         prompt_tokens = sum(len(tokenize(_text_of(m.get("content")))) for m in body.get("messages") or [])
@@ -624,7 +694,11 @@ class FakeOllama(BackgroundServer):
                     "model": model,
                     "system_fingerprint": "fp_ollama",
                     "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "".join(tokens)},
+                            "finish_reason": finish_reason,
+                        }
                     ],
                     "usage": usage,
                 }
@@ -651,7 +725,7 @@ class FakeOllama(BackgroundServer):
                 message = failure["message"] or "an error was encountered while running the model: unexpected EOF"
                 await response.write(_sse({"error": {"message": message, "type": "api_error", "param": None}}))
             else:
-                await response.write(_sse(chunk({"role": "assistant", "content": ""}, "stop")))
+                await response.write(_sse(chunk({"role": "assistant", "content": ""}, finish_reason)))
                 if (body.get("stream_options") or {}).get("include_usage"):
                     usage["completion_tokens"] = sent
                     final = dict(chunk({}, None), choices=[], usage=usage)
@@ -685,6 +759,18 @@ class FakeOllama(BackgroundServer):
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True})
+
+
+def reasoning_for(body: dict) -> str:
+    """What a thinking model thinks before it answers (streamed in message.thinking)."""
+    return "Let me think about what the artist wants here. The mood matters most, then the framing. "
+
+
+def _has_images(body: dict) -> bool:
+    return any(m.get("images") for m in body.get("messages") or []) or any(
+        isinstance(m.get("content"), list) and any(p.get("type") == "image_url" for p in m["content"])
+        for m in body.get("messages") or []
+    )
 
 
 def _cut(request: web.Request):
