@@ -8,6 +8,18 @@ from studio.core.models import Session
 TITLE_MAX_CHARS = Session._meta.get_field("title").max_length
 
 
+CAPABILITY_WORDS = {"vision": "sees images", "thinking": "thinks first", "tools": "uses tools"}
+
+
+def model_choice(model) -> tuple[str, str]:
+    """A model as a choice, labelled with what its engine says it can do: "llava:7b — sees images"."""
+    caps = model.capabilities
+    if caps is None or not caps.known:
+        return model.name, model.name
+    can = [CAPABILITY_WORDS[label] for label in caps.labels()]
+    return model.name, f"{model.name} — {', '.join(can) if can else 'text only'}"
+
+
 class NewSessionForm(forms.Form):
     idea = forms.CharField(strip=True)
     title = forms.CharField(max_length=TITLE_MAX_CHARS, required=False, strip=True)
@@ -38,9 +50,10 @@ class SessionSettingsForm(forms.Form):
     ideation_rounds = forms.IntegerField(min_value=1, max_value=10, label="Ideation rounds before moving on")
     refinement_rounds = forms.IntegerField(min_value=1, max_value=10, label="Refinement rounds before moving on")
 
-    def __init__(self, *args, models: list[str], **kwargs):
+    def __init__(self, *args, models: list[tuple[str, str]], **kwargs):
+        """``models``: (name, label) pairs, the label saying what the model can do."""
         super().__init__(*args, **kwargs)
-        choices = [("", "Default (the studio picks an installed model)")] + [(m, m) for m in models]
+        choices = [("", "Default (the studio picks an installed model)"), *models]
         self.model_fields = []
         for role, persona in PERSONAS.items():
             name = f"model_{role}"

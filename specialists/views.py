@@ -10,7 +10,7 @@ from generations.models import Generation
 from generations.services import generate
 from generations.services.brief import BriefError
 from generations.views import action_done, over_the_limit
-from specialists.forms import NewSessionForm, SessionSettingsForm
+from specialists.forms import NewSessionForm, SessionSettingsForm, model_choice
 from specialists.models import Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import chat_html, llm, results, sessions
@@ -64,9 +64,10 @@ def studio(request, session_id: int):
 def session_settings(request, session_id: int):
     session = _owned(request, session_id)
     installed, notice = async_to_sync(llm.list_models)()
-    names = [m.name for m in installed]
+    choices = [model_choice(m) for m in installed]
     # Keep assignments to models that are not installed visible, so they can be changed.
-    names += [m for m in session.model_assignments.values() if m and m not in names]
+    names = {name for name, _ in choices}
+    choices += [(m, f"{m} (not installed)") for m in session.model_assignments.values() if m and m not in names]
     rounds = session.settings.get("rounds", {})
     initial = {
         "title": session.title,
@@ -77,7 +78,7 @@ def session_settings(request, session_id: int):
     }
     if request.method == "POST" and (refused := over_the_limit(request, session, then=request.path)):
         return refused
-    form = SessionSettingsForm(request.POST or None, initial=initial, models=names)
+    form = SessionSettingsForm(request.POST or None, initial=initial, models=choices)
     if request.method == "POST" and form.is_valid():
         sessions.update_settings(session, form.cleaned_data, form.assignments())
         messages.success(request, "Settings saved.")

@@ -51,6 +51,8 @@ class ModelInfo:
     parameter_size: str = ""
     size: int = 0
     backend: str = ""
+    # Filled in by the studio's model listing (specialists.services.llm.list_models).
+    capabilities: Capabilities | None = None
 
 
 @runtime_checkable

@@ -129,7 +129,10 @@ class OpenAICompatClient:
                     if finished:
                         continue
                     if line.startswith("error:"):  # older llama.cpp builds report in-stream errors this way
-                        raise self._classified(_message_of(_parse_event(line[6:].strip())), model)
+                        error = _parse_event(line[6:].strip())
+                        raise self._classified(
+                            _message_of(error) if "error" in error else _message_of({"error": error}), model
+                        )
                     if not line.startswith("data:"):
                         continue  # blank separators, ": ping" comments, event names
                     payload = line[5:].strip()

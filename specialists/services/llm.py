@@ -203,41 +203,53 @@ async def _fallback() -> LLMClient | None:
 
 
 async def list_models() -> tuple[list[ModelInfo], str | None]:
-    """Models of the active engine and, when the studio is not on Ollama as expected, a notice saying why."""
+    """Models of the active engine, each with its capabilities, and, when the studio is not on Ollama as
+    expected, a notice saying why."""
+    models, notice, client = await _models_and_client()
+    if client is not None and models:
+        found = await asyncio.gather(*(capabilities(client, m.name) for m in models))
+        for model, caps in zip(models, found, strict=True):
+            model.capabilities = caps
+    return models, notice
+
+
+async def _models_and_client() -> tuple[list[ModelInfo], str | None, LLMClient | None]:
     try:
         backend = _backend()
     except PermanentError as exc:
-        return [], exc.message
+        return [], exc.message, None
     try:
         if backend == "ollama":
-            return await _ollama_models(ollama_client())
+            return (*await _ollama_models(ollama_client()), ollama_client())
         if backend == "openai":
             client = openai_client()
             if client is None:
-                return [], "LLM_BACKEND is openai but OPENAI_BASE_URL is not set."
-            return await client.list_models(), None
+                return [], "LLM_BACKEND is openai but OPENAI_BASE_URL is not set.", None
+            return await client.list_models(), None, client
         if backend == "embedded":
-            return await embedded_client().list_models(), None
+            return await embedded_client().list_models(), None, embedded_client()
 
         ollama = ollama_client()
         if await _answers(ollama):
             try:
-                return await _ollama_models(ollama)
+                return (*await _ollama_models(ollama), ollama)
             except TransientError:
                 _mark_down(ollama)
         down = unreachable_message(ollama.base_url)
         fallback = await _fallback()
         if isinstance(fallback, OpenAICompatClient):
             models = await fallback.list_models()
-            return models, f"{down} Meanwhile the studio is using the OpenAI-compatible server at {fallback.base_url}."
+            notice = f"{down} Meanwhile the studio is using the OpenAI-compatible server at {fallback.base_url}."
+            return models, notice, fallback
         if isinstance(fallback, EmbeddedClient):
             return (
                 await fallback.list_models(),
                 f"{down} Meanwhile the studio is using the built-in SmolLM2 model; Ollama gives much better replies.",
+                fallback,
             )
-        return [], _unreachable(ollama.base_url)
+        return [], _unreachable(ollama.base_url), None
     except EngineError as exc:
-        return [], exc.message
+        return [], exc.message, None
 
 
 async def _ollama_models(client: OllamaClient) -> tuple[list[ModelInfo], str | None]:

@@ -175,22 +175,19 @@ async def test_a_live_claim_from_another_process_is_respected(alice, fake_ollama
     assert chat_requests(fake_ollama) == []
 
 
-async def test_lens_looks_at_the_result_with_a_vision_model(alice, fake_ollama, settings, tmp_path):
-    import base64
-
+async def _lens_reviews_a_result(alice, fake_ollama, settings, tmp_path, critic: str):
     from django.core.files.base import ContentFile
 
     from generations.models import Generation, MediaOutput
 
     settings.MEDIA_ROOT = tmp_path
-    conversation = await start(alice, model_assignments={"critic": "llava:7b"})
+    fake_ollama.models = ["llama3.2", critic]
+    conversation = await start(alice, model_assignments={"critic": critic})
 
     @sync_to_async
     def finish_a_generation():
         put_in_phase(conversation, Phase.COMPLETE)
-        generation = Generation.objects.create(
-            session=conversation.session, status="complete"
-        )
+        generation = Generation.objects.create(session=conversation.session, status="complete")
         output = MediaOutput(
             generation=generation, kind="image", content_type="image/png", source_key="k", size_bytes=9
         )
@@ -199,8 +196,72 @@ async def test_lens_looks_at_the_result_with_a_vision_model(alice, fake_ollama, 
 
     await finish_a_generation()
     await run(conversation)
-    lens = (await stored(conversation))[-1]
+    return (await stored(conversation))[-1], chat_requests(fake_ollama)[-1]["json"]
+
+
+@pytest.mark.parametrize("critic", ["llava:7b", "gemma3:4b", "my-own-tag:latest"])
+async def test_lens_looks_at_the_result_when_the_engine_says_the_model_sees(
+    alice, fake_ollama, settings, tmp_path, critic
+):
+    import base64
+
+    from tests.fakes import ollama as fake_module
+
+    if critic == "my-own-tag:latest":  # a custom tag: only the engine knows it is a vision model
+        fake_module.CAPABILITIES = (("my-own-tag", ["completion", "vision"]), *fake_module.CAPABILITIES)
+    try:
+        lens, request = await _lens_reviews_a_result(alice, fake_ollama, settings, tmp_path, critic)
+    finally:
+        fake_module.CAPABILITIES = tuple(c for c in fake_module.CAPABILITIES if c[0] != "my-own-tag")
     assert lens.role == Role.CRITIC and lens.status == Message.Status.COMPLETE and lens.metadata["saw_image"]
-    request = chat_requests(fake_ollama)[-1]["json"]
-    assert request["model"].startswith("llava")
+    assert request["model"] == critic
     assert request["messages"][-1]["images"] == [base64.b64encode(b"PNGBYTES!").decode()]
+
+
+@pytest.mark.parametrize("critic", ["gemma3:1b", "gemma3:270m", "mistral-vision-free:7b"])
+async def test_lens_is_never_shown_the_image_on_a_text_only_model(alice, fake_ollama, settings, tmp_path, critic):
+    lens, request = await _lens_reviews_a_result(alice, fake_ollama, settings, tmp_path, critic)
+    assert lens.status == Message.Status.COMPLETE and not lens.metadata["saw_image"]
+    assert not any(m.get("images") for m in request["messages"])
+
+
+async def test_a_thinking_model_is_asked_not_to_think_and_answers_with_the_reply_only(alice, fake_ollama, settings):
+    fake_ollama.models = ["qwen3:8b"]
+    settings.LLM_DEFAULT_MODEL = "qwen3:8b"
+    conversation = await start(alice)
+    await run(conversation)
+    luna = (await stored(conversation))[1]
+    assert luna.status == Message.Status.COMPLETE and luna.content.startswith("Luna here.")
+    assert "thinking" not in luna.metadata
+    first = chat_requests(fake_ollama)[0]["json"]
+    assert first["think"] is False and first["options"]["num_predict"] == settings.LLM_MAX_TOKENS + 1024
+
+
+async def test_a_model_that_thinks_anyway_keeps_its_reasoning_apart_and_out_of_the_history(
+    alice, fake_ollama, settings, listener_for
+):
+    fake_ollama.models = ["gpt-oss:20b"]
+    settings.LLM_DEFAULT_MODEL = "gpt-oss:20b"
+    conversation = await start(alice)
+    listener = await sync_to_async(listener_for)(conversation.session_id)
+    await run(conversation)
+    luna, frame = (await stored(conversation))[1:3]
+    assert luna.content.startswith("Luna here.") and "Let me think" not in luna.content
+    assert luna.metadata["thinking"].startswith("Let me think")
+    requests = chat_requests(fake_ollama)
+    assert requests[0]["json"]["think"] == "low"
+    frame_heard = " ".join(m["content"] for m in requests[1]["json"]["messages"])
+    assert "Let me think" not in frame_heard and luna.content in frame_heard
+    events = await sync_to_async(listener.drain)()
+    notes = [e["html"] for e in events if e.get("html", "").startswith(f'<span id="message-{luna.pk}-status"')]
+    assert notes and "thinking…" in notes[0] and "thinking…" not in notes[-1]
+
+
+async def test_a_reply_cut_at_the_length_limit_ends_at_a_sentence_and_says_so(alice, fake_ollama, settings):
+    settings.LLM_MAX_TOKENS = 24
+    conversation = await start(alice)
+    await run(conversation)
+    luna = (await stored(conversation))[1]
+    assert luna.status == Message.Status.COMPLETE and luna.metadata["cut"] is True
+    assert luna.metadata["stats"]["done_reason"] == "length"
+    assert luna.content.endswith((".", "!", "?", "…")) and not luna.content.endswith(" …")

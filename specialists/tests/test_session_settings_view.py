@@ -69,3 +69,11 @@ def test_it_is_refused_over_the_sessions_action_limit_and_changes_nothing(
     assert LIMIT_SENTENCE in response.content.decode()
     alice_session.refresh_from_db()
     assert alice_session.title == "Lighthouse at dusk" and alice_session.settings == {}
+
+
+def test_each_model_is_offered_with_what_its_engine_says_it_can_do(alice_client, alice_session, fake_ollama):
+    fake_ollama.models = ["llava:7b", "gemma3:1b", "qwen3:8b"]
+    html = alice_client.get(url(alice_session)).content.decode()
+    assert "llava:7b — sees images</option>" in html
+    assert "gemma3:1b — text only</option>" in html
+    assert "qwen3:8b — thinks first, uses tools</option>" in html
