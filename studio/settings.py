@@ -246,7 +246,9 @@ LLM_DEFAULT_MODEL = env_str("LLM_DEFAULT_MODEL", "llama3.2")
 LLM_BACKEND = env_str("LLM_BACKEND", "auto")
 LLM_EMBEDDED_ENABLED = env_bool("LLM_EMBEDDED_ENABLED", True)
 LLM_CONNECT_TIMEOUT = env_float("LLM_CONNECT_TIMEOUT", 3.0, minimum=0.1)
-LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 120.0, minimum=1.0)
+# A reply may wait long to start (queued behind others, a model loading) but not pause long once started.
+LLM_FIRST_TOKEN_TIMEOUT = env_float("LLM_FIRST_TOKEN_TIMEOUT", 600.0, minimum=1.0)
+LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 60.0, minimum=1.0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 400, minimum=16, maximum=8192)
 # Specialists that may speak independently run concurrently when the engine allows it.
 STUDIO_CONCURRENT_ROUNDS = env_bool("STUDIO_CONCURRENT_ROUNDS", False)

@@ -7,6 +7,7 @@ PermanentError for engine trouble.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -81,6 +82,80 @@ class LLMClient(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+def stream_timeout(first_token: float, connect: float) -> httpx.Timeout:
+    """A reply's request may wait long for its first bytes: a queued request (Ollama serves one at a time by
+    default) and a model load get nothing until their turn. ``paced_lines`` keeps the pauses short after."""
+    return httpx.Timeout(first_token, connect=connect)
+
+
+class ReplyPaused(Exception):
+    """The engine went silent for longer than allowed in the middle of a reply."""
+
+
+class _PauseWatch:
+    """Cancels the reading task when it has waited ``seconds`` for the engine's next line. Time the reader's
+    consumer spends with a line does not count; one timer per ``seconds``, nothing per token but a clock read."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def waiting(self) -> None:
+        self._since = self._loop.time()
+        if self._timer is None:
+            self._timer = self._loop.call_at(self._since + self.seconds, self._check)
+
+    def heard(self) -> None:
+        self._since = None
+
+    def _check(self) -> None:
+        self._timer = None
+        if self._since is None:
+            return  # re-armed by the next wait
+        due = self._since + self.seconds
+        if self._loop.time() >= due:
+            self.expired = True
+            self._task.cancel()
+        else:
+            self._timer = self._loop.call_at(due, self._check)
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+async def paced_lines(response: httpx.Response, between: float) -> AsyncIterator[str]:
+    """The body's lines. The first may take as long as the request's read timeout allows; after it, a pause
+    longer than ``between`` raises ReplyPaused (httpcore fixes the read timeout for a whole body)."""
+    lines = response.aiter_lines().__aiter__()
+    watch: _PauseWatch | None = None
+    try:
+        while True:
+            if watch is not None:
+                watch.waiting()
+            try:
+                line = await lines.__anext__()
+            except StopAsyncIteration:
+                return
+            except asyncio.CancelledError:
+                if watch is None or not watch.expired:
+                    raise
+                asyncio.current_task().uncancel()
+                raise ReplyPaused() from None
+            if watch is None:
+                watch = _PauseWatch(between)
+            else:
+                watch.heard()
+            yield line
+    finally:
+        if watch is not None:
+            watch.close()
 
 
 def same_model(requested: str, installed: str) -> bool:

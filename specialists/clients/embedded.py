@@ -209,7 +209,10 @@ class EmbeddedClient:
             if client is not None:
                 await client.aclose()
             client = self._clients[loop] = OpenAICompatClient(
-                url, connect_timeout=settings.LLM_CONNECT_TIMEOUT, read_timeout=settings.LLM_READ_TIMEOUT
+                url,
+                connect_timeout=settings.LLM_CONNECT_TIMEOUT,
+                read_timeout=settings.LLM_READ_TIMEOUT,
+                first_token_timeout=settings.LLM_FIRST_TOKEN_TIMEOUT,
             )
         return client
 

@@ -8,7 +8,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from specialists.clients.base import STREAMING_LIMITS, Capabilities, ChatChunk, ModelInfo
+from specialists.clients.base import (
+    STREAMING_LIMITS,
+    Capabilities,
+    ChatChunk,
+    ModelInfo,
+    ReplyPaused,
+    paced_lines,
+    stream_timeout,
+)
 from studio.errors import EngineError, PermanentError, TransientError
 
 STAT_KEYS = (
@@ -62,10 +70,18 @@ def think_off(model: str, family: str = "") -> bool | str:
 class OllamaClient:
     backend = "ollama"
 
-    def __init__(self, base_url: str, *, connect_timeout: float = 3.0, read_timeout: float = 120.0):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 60.0,
+        first_token_timeout: float = 600.0,
+    ):
         self.base_url = base_url.rstrip("/")
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.first_token_timeout = first_token_timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             timeout=httpx.Timeout(read_timeout, connect=connect_timeout),
@@ -94,14 +110,15 @@ class OllamaClient:
             body["think"] = think
         started = False
         final: ChatChunk | None = None
+        timeout = stream_timeout(self.first_token_timeout, self.connect_timeout)
         try:
-            async with self._http.stream("POST", "/api/chat", json=body) as response:
+            async with self._http.stream("POST", "/api/chat", json=body, timeout=timeout) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise self._http_error(response, model)
-                started = True
                 # Read to the end of the body even after the final line, so the connection goes back to the pool.
-                async for line in response.aiter_lines():
+                async for line in paced_lines(response, self.read_timeout):
+                    started = True
                     if not line.strip() or final is not None:
                         continue
                     data = _parse_line(line)
@@ -118,8 +135,13 @@ class OllamaClient:
                         yield ChatChunk(message["content"])
                 if final is None:
                     raise TransientError(self._stopped_message())
+        except ReplyPaused:
+            raise TransientError(
+                f"Ollama at {self.base_url} sent nothing for {self.read_timeout:g} s in the middle of a reply; "
+                "try again (LLM_READ_TIMEOUT sets how long it may pause)."
+            ) from None
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc, during_reply=started) from exc
+            raise self._transport_error(exc, during_reply=started, streaming=True) from exc
         yield final
 
     async def capabilities(self, model: str) -> Capabilities:
@@ -213,17 +235,22 @@ class OllamaClient:
             "It may have crashed or run out of memory; try again."
         )
 
-    def _transport_error(self, exc: httpx.HTTPError, *, during_reply: bool) -> TransientError:
+    def _transport_error(self, exc: httpx.HTTPError, *, during_reply: bool, streaming: bool = False) -> TransientError:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return TransientError(self._unreachable_message())
         if isinstance(exc, httpx.PoolTimeout):
             return TransientError(f"Ollama at {self.base_url} is busy with other replies; try again in a moment.")
         if during_reply:
             return TransientError(self._stopped_message())
+        if isinstance(exc, httpx.TimeoutException) and not streaming:
+            return TransientError(
+                f"Ollama at {self.base_url} did not answer within {self.read_timeout:g} s; try again."
+            )
         if isinstance(exc, httpx.TimeoutException):
             return TransientError(
-                f"Ollama at {self.base_url} did not answer within {self.read_timeout:g} s. "
-                "A large model may still be loading; try again, or raise LLM_READ_TIMEOUT."
+                f"Ollama at {self.base_url} did not start answering within {self.first_token_timeout:g} s: "
+                "the model may still be loading, or other replies are ahead in its queue (it serves one at a "
+                "time unless OLLAMA_NUM_PARALLEL says more). Try again, or raise LLM_FIRST_TOKEN_TIMEOUT."
             )
         return TransientError(
             f"Ollama at {self.base_url} dropped the connection ({exc.__class__.__name__}); try again."

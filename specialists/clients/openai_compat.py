@@ -9,7 +9,15 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from specialists.clients.base import STREAMING_LIMITS, Capabilities, ChatChunk, ModelInfo
+from specialists.clients.base import (
+    STREAMING_LIMITS,
+    Capabilities,
+    ChatChunk,
+    ModelInfo,
+    ReplyPaused,
+    paced_lines,
+    stream_timeout,
+)
 from studio.errors import EngineError, PermanentError, TransientError
 
 PING_TIMEOUT = 1.0
@@ -55,9 +63,19 @@ def response_format(schema: dict | str | None, dialect: str) -> dict | None:
 class OpenAICompatClient:
     backend = "openai"
 
-    def __init__(self, base_url: str, api_key: str = "", *, connect_timeout: float = 3.0, read_timeout: float = 120.0):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str = "",
+        *,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 60.0,
+        first_token_timeout: float = 600.0,
+    ):
         self.base_url = base_url.rstrip("/")
+        self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
+        self.first_token_timeout = first_token_timeout
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -114,18 +132,19 @@ class OpenAICompatClient:
         started = False
         events = 0
         stats: dict = {"model": model}
+        timeout = stream_timeout(self.first_token_timeout, self.connect_timeout)
         try:
-            async with self._http.stream("POST", "/chat/completions", json=body) as response:
+            async with self._http.stream("POST", "/chat/completions", json=body, timeout=timeout) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     text = _error_text(response)
                     if "response_format" in body and _REFUSED_FORMAT.search(text):
                         raise _FormatRefused(text)
                     raise self._http_error(response, model)
-                started = True
                 finished = False
                 # Read to the end of the body even after [DONE], so the connection goes back to the pool.
-                async for line in response.aiter_lines():
+                async for line in paced_lines(response, self.read_timeout):
+                    started = True
                     if finished:
                         continue
                     if line.startswith("error:"):  # older llama.cpp builds report in-stream errors this way
@@ -160,8 +179,13 @@ class OpenAICompatClient:
                     raise self._empty_stream(model, has_images=has_images)
                 if not finished and "done_reason" not in stats:
                     raise TransientError(self._stopped_message())
+        except ReplyPaused:
+            raise TransientError(
+                f"The model server at {self.base_url} sent nothing for {self.read_timeout:g} s in the middle of a "
+                "reply; try again (LLM_READ_TIMEOUT sets how long it may pause)."
+            ) from None
         except httpx.HTTPError as exc:
-            raise self._transport_error(exc, during_reply=started) from exc
+            raise self._transport_error(exc, during_reply=started, streaming=True) from exc
         stats["total_duration"] = time.monotonic_ns() - started_ns
         yield ChatChunk("", done=True, stats={k: v for k, v in stats.items() if v is not None})
 
@@ -214,7 +238,7 @@ class OpenAICompatClient:
     def _stopped_message(self) -> str:
         return f"The model server at {self.base_url} stopped answering in the middle of a reply; try again."
 
-    def _transport_error(self, exc: httpx.HTTPError, *, during_reply: bool) -> TransientError:
+    def _transport_error(self, exc: httpx.HTTPError, *, during_reply: bool, streaming: bool = False) -> TransientError:
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
             return TransientError(
                 f"The OpenAI-compatible server is not reachable at {self.base_url}. Start it, or fix OPENAI_BASE_URL."
@@ -222,8 +246,10 @@ class OpenAICompatClient:
         if during_reply:
             return TransientError(self._stopped_message())
         if isinstance(exc, httpx.TimeoutException):
+            waited = self.first_token_timeout if streaming else self.read_timeout
             return TransientError(
-                f"The model server at {self.base_url} did not answer within {self.read_timeout:g} s; try again."
+                f"The model server at {self.base_url} did not answer within {waited:g} s; try again"
+                + (" (LLM_FIRST_TOKEN_TIMEOUT sets how long a reply may wait to start)." if streaming else ".")
             )
         return TransientError(f"The model server at {self.base_url} dropped the connection; try again.")
 

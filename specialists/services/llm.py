@@ -72,21 +72,24 @@ def _cached(key: tuple, factory) -> LLMClient:
 
 def ollama_client() -> OllamaClient:
     url = settings.OLLAMA_URL.rstrip("/")
-    connect, read = settings.LLM_CONNECT_TIMEOUT, settings.LLM_READ_TIMEOUT
-    return _cached(
-        ("ollama", url, connect, read), lambda: OllamaClient(url, connect_timeout=connect, read_timeout=read)
-    )
+    timeouts = _timeouts()
+    return _cached(("ollama", url, *timeouts.values()), lambda: OllamaClient(url, **timeouts))
 
 
 def openai_client() -> OpenAICompatClient | None:
     url = (settings.OPENAI_BASE_URL or "").rstrip("/")
     if not url:
         return None
-    key, connect, read = settings.OPENAI_API_KEY, settings.LLM_CONNECT_TIMEOUT, settings.LLM_READ_TIMEOUT
-    return _cached(
-        ("openai", url, key, connect, read),
-        lambda: OpenAICompatClient(url, key, connect_timeout=connect, read_timeout=read),
-    )
+    key, timeouts = settings.OPENAI_API_KEY, _timeouts()
+    return _cached(("openai", url, key, *timeouts.values()), lambda: OpenAICompatClient(url, key, **timeouts))
+
+
+def _timeouts() -> dict:
+    return {
+        "connect_timeout": settings.LLM_CONNECT_TIMEOUT,
+        "read_timeout": settings.LLM_READ_TIMEOUT,
+        "first_token_timeout": settings.LLM_FIRST_TOKEN_TIMEOUT,
+    }
 
 
 def embedded_client() -> EmbeddedClient:

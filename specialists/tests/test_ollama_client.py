@@ -118,13 +118,48 @@ async def test_a_server_error_is_transient_and_a_bad_request_is_permanent(client
 
 async def test_a_hung_server_times_out_as_transient(fake_ollama):
     fake_ollama.fail_next("hang")
-    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=0.3)
+    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=5, first_token_timeout=0.3)
     started = time.monotonic()
     with pytest.raises(TransientError) as failed:
         await collect(client.stream_chat("llama3.2", LUNA))
     await client.aclose()
     assert time.monotonic() - started < 3
-    assert "did not answer within 0.3 s" in failed.value.message
+    assert "did not start answering within 0.3 s" in failed.value.message
+    assert "LLM_FIRST_TOKEN_TIMEOUT" in failed.value.message
+
+
+async def test_a_reply_may_wait_long_to_start_while_the_model_loads(fake_ollama):
+    fake_ollama.load_delay = 0.8
+    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=0.3, first_token_timeout=30)
+    chunks = await collect(client.stream_chat("llama3.2", LUNA))
+    await client.aclose()
+    assert chunks[-1].done and "".join(c.content for c in chunks).startswith("Luna here.")
+
+
+async def test_a_queued_reply_waits_its_turn_behind_another(fake_ollama):
+    import asyncio
+
+    fake_ollama.parallel, fake_ollama.token_delay = 1, 0.02
+    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=0.3, first_token_timeout=30)
+    first, second = await asyncio.gather(
+        collect(client.stream_chat("llama3.2", LUNA)), collect(client.stream_chat("llama3.2", LUNA))
+    )
+    await client.aclose()
+    assert first[-1].done and second[-1].done
+    one, two = sorted(fake_ollama.chat_requests(), key=lambda r: r["token_times"][0])
+    assert two["token_times"][0] >= one["token_times"][-1], "the engine served both at once"
+
+
+async def test_a_reply_that_pauses_too_long_once_started_is_transient_and_keeps_its_tokens(fake_ollama):
+    fake_ollama.fail_next("stall", after_tokens=3)
+    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=0.3, first_token_timeout=30)
+    chunks = []
+    started = time.monotonic()
+    with pytest.raises(TransientError) as failed:
+        await collect(client.stream_chat("llama3.2", LUNA), into=chunks)
+    await client.aclose()
+    assert time.monotonic() - started < 10
+    assert len(chunks) == 3 and "sent nothing for 0.3 s in the middle of a reply" in failed.value.message
 
 
 async def test_an_unreachable_ollama_says_how_to_start_it(dead_url):

@@ -57,7 +57,7 @@ CAPABILITIES = (
 CONTEXT_LENGTH = 131072
 NO_IMAGE_INPUT = "this model is missing data required for image input"
 CHAT_PATHS = ("/api/chat", "/v1/chat/completions")
-FAILURE_KINDS = ("not_found", "error_line", "drop", "server_error", "hang")
+FAILURE_KINDS = ("not_found", "error_line", "drop", "server_error", "hang", "stall")
 KEEP_ALIVE_SECONDS = 300
 _PERSONA = re.compile(r"You are (\w+)")
 _FAMILIES = (("llava", "llama"), ("llama", "llama"), ("qwen", "qwen2"), ("gemma", "gemma3"), ("mistral", "llama"))
@@ -260,6 +260,11 @@ class FakeOllama(BackgroundServer):
         self._release: asyncio.Event | None = None
         # An Ollama older than capabilities in /api/show (before 0.6): the field is simply absent.
         self.reports_capabilities = True
+        # Seconds before a chat's first byte, as while Ollama loads the model.
+        self.load_delay = 0.0
+        # OLLAMA_NUM_PARALLEL: chats served at once; the rest wait in the queue and get no bytes until their turn.
+        self.parallel: int | None = None
+        self._slots: asyncio.Semaphore | None = None
 
     # -- knobs -------------------------------------------------------------------------------------
     @property
@@ -292,7 +297,8 @@ class FakeOllama(BackgroundServer):
         """The next chat request (or the next request to `path`) fails. Kinds:
         not_found (404 model not found), error_line (a {"error"} line after `after_tokens` tokens,
         HTTP 200), drop (cut the connection after `after_tokens` tokens, no final line),
-        server_error (HTTP `status`, default 500), hang (accept, read the body, never answer)."""
+        server_error (HTTP `status`, default 500), hang (accept, read the body, never answer),
+        stall (send `after_tokens` tokens, then nothing until reset)."""
         if kind not in FAILURE_KINDS:
             raise ValueError(f"unknown failure kind {kind!r}; one of {FAILURE_KINDS}")
         with self._lock:
@@ -310,6 +316,9 @@ class FakeOllama(BackgroundServer):
         self.token_delay = self._initial[1]
         self.responder = default_responder
         self.reports_capabilities = True
+        self.load_delay = 0.0
+        self.parallel = None
+        self._slots = None
         if self._loop is not None and self._release is not None:
             self._loop.call_soon_threadsafe(self._release_hangs)
 
@@ -442,7 +451,7 @@ class FakeOllama(BackgroundServer):
     async def _write_tokens(self, request, response, tokens, encode) -> int:
         """Stream the tokens, honouring token_delay and an injected mid-stream failure. Returns the count sent."""
         failure = request.get(FAILURE) or {}
-        cut_after = failure.get("after_tokens", 0) if failure.get("kind") in ("error_line", "drop") else None
+        cut_after = failure.get("after_tokens", 0) if failure.get("kind") in ("error_line", "drop", "stall") else None
         record = request[RECORD]
         sent = 0
         for token in tokens:
@@ -457,6 +466,8 @@ class FakeOllama(BackgroundServer):
         if cut_after is not None:
             if failure["kind"] == "drop":
                 _cut(request)
+            if failure["kind"] == "stall":
+                await self._hang(request)
         return sent
 
     def _mark_loaded(self, model: str) -> None:
@@ -475,6 +486,16 @@ class FakeOllama(BackgroundServer):
         refused = await self._pre_reply(request, body, openai=False)
         if refused is not None:
             return refused
+        if self.parallel:
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self.parallel)
+            async with self._slots:  # queued: no bytes at all until a slot frees
+                return await self._chat_now(request, body)
+        return await self._chat_now(request, body)
+
+    async def _chat_now(self, request: web.Request, body: dict) -> web.StreamResponse:
+        if self.load_delay:
+            await asyncio.sleep(self.load_delay)
         model = str(body["model"])
         self._mark_loaded(model)
         started = time.monotonic_ns()
