@@ -70,6 +70,30 @@ async def test_concurrent_rounds_overlap_when_the_session_allows_it(alice, fake_
     assert [m.role for m in messages] == [Role.USER, Role.STYLE, Role.COMPOSITION, Role.STORY]
 
 
+async def test_on_an_engine_that_serves_one_at_a_time_the_waiting_bubbles_say_so(
+    alice, fake_ollama, listener_for, monkeypatch
+):
+    from specialists.services import streaming
+
+    monkeypatch.setattr(streaming, "WAITING_NOTICE_SECONDS", 0.2)
+    fake_ollama.parallel, fake_ollama.token_delay = 1, 0.02  # OLLAMA_NUM_PARALLEL's default
+    conversation = await start(alice, settings={"concurrent": True})
+    listener = await sync_to_async(listener_for)(conversation.session_id)
+    await run(conversation)
+    messages = await stored(conversation)
+    assert [m.status for m in messages[1:]] == [Message.Status.COMPLETE] * 3
+    served = sorted(chat_requests(fake_ollama), key=lambda r: r["token_times"][0])
+    assert all(later["token_times"][0] >= earlier["token_times"][-1] for earlier, later in zip(served, served[1:]))
+    events = await sync_to_async(listener.drain)()
+    waited = {
+        m.pk
+        for m in messages[1:]
+        for e in events
+        if e.get("html", "").startswith(f'<span id="message-{m.pk}-status"') and "waiting for the model…" in e["html"]
+    }
+    assert len(waited) >= 2, "the replies queued behind the first did not say they were waiting"
+
+
 async def test_a_missing_model_fails_with_the_pull_command_and_stops_the_turn(alice, fake_ollama):
     conversation = await start(alice, model_assignments={"style": "not-installed:7b"})
     await run(conversation)
