@@ -96,6 +96,9 @@ def brief_schema(catalog: Catalog) -> dict:
     }
 
 
+# How many trailing fields of a cut brief may be given up to make it parse.
+MAX_REPAIR_CUTS = 12
+_CUT_NUMBER = re.compile(r":\s*-?[\d.]+$")
 _FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
 _KEY_VALUE = re.compile(r"^\s*[-*]?\s*\**([A-Za-z _]+?)\**\s*[:=]\s*(.+?)\s*$", re.M)
 _ALIASES = {
@@ -121,6 +124,8 @@ def _json_object(text: str) -> dict | None:
     start, end = text.find("{"), text.rfind("}")
     if 0 <= start < end:
         candidates.append(text[start : end + 1])
+    if start >= 0:
+        candidates += _completed(text[start:])
     for candidate in candidates:
         try:
             value = json.loads(candidate)
@@ -129,6 +134,41 @@ def _json_object(text: str) -> dict | None:
         if isinstance(value, dict):
             return value
     return None
+
+
+def _completed(cut: str) -> list[str]:
+    """A JSON object the engine cut at its token limit, closed at each point where it could be: the whole
+    text with its open string and brackets closed, then shortened to each earlier comma outside a string.
+    The first that parses keeps the most of what was written."""
+    closers: list[str] = []
+    in_string = escaped = False
+    commas: list[tuple[int, list[str]]] = []
+    for index, char in enumerate(cut):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            closers.append("}" if char == "{" else "]")
+        elif char in "}]" and closers:
+            closers.pop()
+            if not closers:
+                return []  # a whole object is there: the plain candidates cover it
+        elif char == ",":
+            commas.append((index, list(closers)))
+    whole = cut.rstrip()
+    if in_string:
+        whole += '"'
+    # A number at the very end may have lost digits (1024 cut to 10): better without that field.
+    candidates = [] if _CUT_NUMBER.search(whole) else [whole + "".join(reversed(closers))]
+    for index, open_then in reversed(commas[-MAX_REPAIR_CUTS:]):
+        candidates.append(cut[:index] + "".join(reversed(open_then)))
+    return candidates
 
 
 def _key_values(text: str) -> dict:

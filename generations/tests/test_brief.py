@@ -175,3 +175,27 @@ def test_sizes_clamp_at_both_edges_of_the_spec(name):
     for given, expected in edges:
         brief, _ = normalize_brief({"positive_prompt": "a fox", name: given}, CATALOG)
         assert brief[name] == expected, (name, given)
+
+
+@pytest.mark.parametrize(
+    ("cut", "kept"),
+    [
+        ('{"positive_prompt": "a fox in snow, soft light", "negative_prompt": "blur", "steps": 3', {"steps": 30}),
+        ('{"positive_prompt": "a fox in snow, soft light", "negative_prompt": "blu', {"negative_prompt": "blu"}),
+        ('{"positive_prompt": "a fox in snow, soft light", "negative_prompt": "blur", "sampler":', {}),
+        ('{"positive_prompt": "a fox in snow, soft light", "negative_prompt": "bl\\"ur", "negat', {}),
+        ('Here you go: {"positive_prompt": "a fox in snow, soft light", "width": 768, "height"', {"width": 768}),
+    ],
+)
+def test_a_brief_the_engine_cut_at_its_token_limit_keeps_what_was_written(cut, kept):
+    brief, _ = normalize_brief(cut, CATALOG, defaults={"steps": 30})
+    assert brief["positive_prompt"].startswith("a fox in snow")
+    for field, value in kept.items():
+        assert brief[field] == value
+    if '"steps": 3' in cut:
+        assert brief["steps"] == 30, "a number cut short must not be taken (30 lost a digit)"
+
+
+def test_a_brief_cut_inside_its_prompt_keeps_the_words_it_has():
+    brief, _ = normalize_brief('{"positive_prompt": "a fox in sn', CATALOG)
+    assert brief["positive_prompt"] == "a fox in sn"

@@ -6,13 +6,14 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
-from generations.services.brief import BriefError, brief_schema, normalize_brief
+from generations.services.brief import BriefError, brief_schema
 from generations.services.catalog import get_catalog
 from specialists.clients.base import Capabilities, LLMClient
 from specialists.clients.ollama import think_off
 from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import chat_html, llm, notify
+from specialists.services.brief_draft import usable_brief
 from specialists.services.context import build_messages, latest_image_bytes
 from specialists.services.live import live
 from specialists.services.reply_text import end_at_sentence
@@ -104,6 +105,13 @@ async def _resolve(conversation: Conversation, role: str):
     return await llm.resolve(conversation.model_for(role))
 
 
+@sync_to_async
+def _idea_of(conversation: Conversation) -> str:
+    """The artist's first words in the conversation: what every brief must be about."""
+    first = conversation.messages.filter(role=Role.USER).order_by("order").first()
+    return first.content if first is not None else ""
+
+
 async def _result_images(conversation: Conversation) -> list[bytes]:
     data = await sync_to_async(latest_image_bytes)(conversation.pk)
     return [data] if data else []
@@ -177,7 +185,7 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
     meta = {**_reply_meta(model, client, result), "raw": result.content[:20000]}
     if result.status == Message.Status.COMPLETE:
         try:
-            brief, warnings = normalize_brief(result.content, catalog)
+            brief, warnings = usable_brief(result.content, catalog, await _idea_of(conversation))
         except BriefError as exc:
             result.status = Message.Status.FAILED
             result.error = f"Pixel could not turn the discussion into a usable brief ({exc}). Try again."

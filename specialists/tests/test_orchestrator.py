@@ -1,6 +1,7 @@
 """The orchestrator run against the fake Ollama over a real socket."""
 
 import asyncio
+import itertools
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -83,7 +84,7 @@ async def test_on_an_engine_that_serves_one_at_a_time_the_waiting_bubbles_say_so
     messages = await stored(conversation)
     assert [m.status for m in messages[1:]] == [Message.Status.COMPLETE] * 3
     served = sorted(chat_requests(fake_ollama), key=lambda r: r["token_times"][0])
-    assert all(later["token_times"][0] >= earlier["token_times"][-1] for earlier, later in zip(served, served[1:]))
+    assert all(later["token_times"][0] >= earlier["token_times"][-1] for earlier, later in itertools.pairwise(served))
     events = await sync_to_async(listener.drain)()
     waited = {
         m.pk
@@ -289,3 +290,59 @@ async def test_a_reply_cut_at_the_length_limit_ends_at_a_sentence_and_says_so(al
     assert luna.status == Message.Status.COMPLETE and luna.metadata["cut"] is True
     assert luna.metadata["stats"]["done_reason"] == "length"
     assert luna.content.endswith((".", "!", "?", "…")) and not luna.content.endswith(" …")
+
+
+def pixel_answers(text: str):
+    """A responder whose brief (any request with a format) is ``text``; everyone else talks as usual."""
+    from tests.fakes.ollama import default_responder
+
+    return lambda body: text if body.get("format") is not None else default_responder(body)
+
+
+@pytest.mark.parametrize(
+    ("pixel_wrote", "prompt_starts"),
+    [
+        ("I think we should go with a moody, cinematic look!", "a lighthouse keeper's cat at dusk"),
+        ('{"positive_prompt": "soft amber light, film grain", "width": 1200, "cfg": 50}', "a lighthouse keeper's"),
+        ('{"positive_prompt": "a cat on a lighthouse gallery, amber dusk", "negative_prompt": "blur", "ste', "a cat"),
+        ("", "a lighthouse keeper's cat at dusk"),
+        ('{"prompt": ["not", "text"], "steps": "many"}', "a lighthouse keeper's cat at dusk"),
+    ],
+    ids=["prose", "schema-violating-and-off-subject", "cut-at-the-limit", "empty", "wrong-types"],
+)
+async def test_the_brief_always_arrives_and_is_about_the_artists_idea(
+    alice, fake_ollama, fake_comfyui, pixel_wrote, prompt_starts
+):
+    fake_ollama.responder = pixel_answers(pixel_wrote)
+    conversation = await start(
+        alice, idea="a lighthouse keeper's cat at dusk", settings={"rounds": {"ideation": 1, "refinement": 1}}
+    )
+    await run(conversation)
+    assert (await refreshed(conversation)).phase == Phase.REVIEW
+    brief_message = next(m for m in await stored(conversation) if m.kind == "brief")
+    brief = brief_message.brief
+    assert brief["positive_prompt"].startswith(prompt_starts)
+    assert brief["width"] <= 2048 and brief["cfg"] <= 30 and isinstance(brief["steps"], int)
+    assert "[" not in brief["positive_prompt"]
+    if pixel_wrote.startswith('{"positive_prompt": "soft'):
+        assert any("your own words lead it" in w for w in brief_message.metadata["warnings"])
+
+
+async def test_when_pixels_engine_fails_the_conversation_stays_in_synthesis_with_a_retry(
+    alice, fake_ollama, fake_comfyui
+):
+    conversation = await start(alice)
+    await sync_to_async(put_in_phase)(conversation, Phase.SYNTHESIS)
+
+    @sync_to_async
+    def open_turn():
+        conversation.append_message(Role.SYSTEM, "Synthesis", kind="notice", opens_turn=True)
+
+    await open_turn()
+    fake_ollama.fail_next("server_error", message="unexpected server status 1")
+    await run(conversation)
+    conversation = await refreshed(conversation)
+    pixel = (await stored(conversation))[-1]
+    assert conversation.phase == Phase.SYNTHESIS
+    assert pixel.role == Role.TECHNICAL and pixel.status == Message.Status.FAILED and not pixel.retried
+    assert "unexpected server status 1" in pixel.metadata["error"]

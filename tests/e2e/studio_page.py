@@ -33,8 +33,21 @@ def session_id(page: Page) -> int:
     return int(re.search(r"/sessions/(\d+)/", page.url).group(1))
 
 
+def wait_for_js(page: Page, expression: str, arg=None, *, timeout: float = 15_000) -> None:
+    """Wait until ``expression`` (a function of ``arg``, or an expression) is true in the page.
+
+    Page.wait_for_function polls with eval inside the page, which the studio's Content-Security-Policy
+    (rightly) refuses; page.evaluate goes through the DevTools protocol, so poll from here.
+    """
+    deadline = time.monotonic() + timeout / 1000
+    while not page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout / 1000:g} s waiting for: {expression}")
+        page.wait_for_timeout(50)
+
+
 def wait_connected(page: Page) -> None:
-    page.wait_for_function("document.body.dataset.ws === 'open'", timeout=15_000)
+    wait_for_js(page, "() => document.body.dataset.ws === 'open'")
 
 
 def bubbles(page: Page, name: str) -> Locator:
@@ -161,12 +174,13 @@ FINISHED = ("complete", "failed", "cancelled")
 
 def wait_generation(card: Locator, status: str = "complete", timeout: float = 60_000) -> None:
     """Wait until the card reaches ``status``; a generation that ends otherwise fails at once, saying why."""
-    card.page.wait_for_function(
+    wait_for_js(
+        card.page,
         """([id, wanted, finished]) => {
              const status = document.getElementById(id)?.dataset.status;
              return status === wanted || finished.includes(status);
            }""",
-        arg=[card.get_attribute("id"), status, list(FINISHED)],
+        [card.get_attribute("id"), status, list(FINISHED)],
         timeout=timeout,
     )
     actual = card.get_attribute("data-status")
@@ -188,5 +202,5 @@ def previews_seen(page: Page, card: Locator) -> list[str]:
 def wait_image_loaded(page: Page, image: Locator) -> dict:
     """Wait until the browser has decoded the image; returns its natural size."""
     handle = image.element_handle()
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=handle, timeout=15_000)
+    wait_for_js(page, "img => img.complete && img.naturalWidth > 0", handle)
     return handle.evaluate("img => ({width: img.naturalWidth, height: img.naturalHeight})")

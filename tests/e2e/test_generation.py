@@ -18,6 +18,7 @@ from tests.e2e.studio_page import (
     skip_to_review,
     start_session,
     wait_complete,
+    wait_for_js,
     wait_generation,
     wait_image_loaded,
     wait_reviewed_brief,
@@ -94,9 +95,9 @@ def test_a_video_brief_plays_in_the_chat(page, shot):
     video = card.locator(".outputs video")
     expect(video).to_have_count(1)
     handle = video.element_handle()
-    page.wait_for_function("v => v.readyState >= 1 && v.duration > 0", arg=handle, timeout=15_000)
+    wait_for_js(page, "v => v.readyState >= 1 && v.duration > 0", handle)
     handle.evaluate("v => v.play()")
-    page.wait_for_function("v => v.currentTime > 0", arg=handle, timeout=10_000)
+    wait_for_js(page, "v => v.currentTime > 0", handle, timeout=10_000)
     card.scroll_into_view_if_needed()
     shot(page, "video")
 

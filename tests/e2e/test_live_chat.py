@@ -18,6 +18,7 @@ from tests.e2e.studio_page import (
     texts,
     wait_complete,
     wait_connected,
+    wait_for_js,
     wait_idle,
     wait_streaming_text,
 )
@@ -77,9 +78,8 @@ def test_a_reload_mid_stream_shows_each_message_once_and_the_reply_carries_on(pa
     expect(again).to_have_count(1)
     expect(bubbles(page, "You")).to_have_count(1)
     # The text so far arrives with the page or the socket's snapshot, then keeps growing.
-    page.wait_for_function(
-        f"(document.getElementById('message-{streaming_id}-body')?.textContent.length || 0) > {len(before) + 3}"
-    )
+    body_id, grown = f"message-{streaming_id}-body", len(before) + 3
+    wait_for_js(page, "([id, n]) => (document.getElementById(id)?.textContent.length || 0) > n", [body_id, grown])
     shot(page, "reloaded-mid-stream")
 
     studio.ollama.configure(token_delay=TOKEN_DELAY)

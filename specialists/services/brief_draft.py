@@ -1,0 +1,59 @@
+"""Pixel's brief, made usable whatever the model wrote: repaired and clamped by the render farm's rules,
+completed from the conversation, and always about the artist's idea."""
+
+import re
+
+from generations.services.brief import BriefError, parse
+from generations.services.brief import normalize_brief as normalize
+from generations.services.brief_spec import MAX_PROMPT_CHARS
+
+# Words that say nothing about what is in the picture; the rest of the idea's words must reach the prompt.
+STOPWORDS = frozenset(
+    """a an the and or but of in on at to for with without from by into onto over under near about as is are
+    was were be been being it its this that these those there here my your our their his her me you we they
+    i he she them us some any very really just like make made want wants would could should can will
+    image picture photo photograph render one two three all more most less few""".split()
+)
+_WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+
+
+def content_words(text: str) -> set[str]:
+    return {_stem(word) for word in _WORD.findall(text.lower()) if word not in STOPWORDS}
+
+
+def _stem(word: str) -> str:
+    # Plurals count as the same word: "foxes" keeps "fox", "lanterns" keeps "lantern".
+    for suffix in ("es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            return word[: -len(suffix)]
+    return word
+
+
+def keeps_the_idea(prompt: str, idea: str) -> bool:
+    wanted = content_words(idea)
+    return not wanted or bool(wanted & content_words(prompt))
+
+
+def usable_brief(raw, catalog, idea: str) -> tuple[dict, list[str]]:
+    """The brief from what Pixel wrote; raises BriefError only when neither it nor the idea gives a prompt."""
+    idea = " ".join(idea.split())
+    try:
+        data = parse(raw)
+    except BriefError:
+        data = {}
+    notes: list[str] = []
+    written = data.get("positive_prompt") or data.get("prompt")
+    prompt = written.strip() if isinstance(written, str) else ""
+    data.pop("prompt", None)
+    if not prompt:
+        if not idea:
+            raise BriefError("the brief has no positive prompt")
+        data["positive_prompt"] = idea
+        notes.append("Pixel's brief came without a prompt, so it starts from your own words.")
+    elif not keeps_the_idea(prompt, idea):
+        data["positive_prompt"] = f"{idea}, {prompt}"[:MAX_PROMPT_CHARS]
+        notes.append("Pixel's prompt had lost your subject, so your own words lead it.")
+    else:
+        data["positive_prompt"] = prompt
+    brief, warnings = normalize(data, catalog)
+    return brief, notes + warnings
