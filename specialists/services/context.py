@@ -1,8 +1,9 @@
 """The conversation history each specialist sees.
 
-Each specialist hears the artist as "user", its own earlier words as
-"assistant", and teammates' words quoted with their names, so small local
-models keep track of who said what. Long histories keep the most recent part.
+Each specialist hears the artist and the teammates as the conversation around it, in prose ("Luna, the
+style lead, said: “…”"), and its own earlier words as "assistant". No turn starts with a "Name:" label:
+small models copy such a script and speak as someone else. Long histories keep the most recent part,
+within what the model's context holds.
 """
 
 import base64
@@ -13,6 +14,19 @@ from specialists.personas import PERSONAS
 from specialists.services.phases import plan_for
 
 HISTORY_CHAR_BUDGET = 6000
+# Characters per token, on the safe side for English prompts; and the most history worth sending at all.
+CHARS_PER_TOKEN = 3
+MAX_HISTORY_CHARS = 24000
+# Kept free in the model's context for the persona, the phase's instruction and the reply.
+CONTEXT_RESERVE_TOKENS = 900
+
+
+def history_budget(context_length: int | None, reply_tokens: int) -> int:
+    """How many characters of history fit the model's context next to the system prompt and the reply."""
+    if not context_length:
+        return HISTORY_CHAR_BUDGET
+    room = (context_length - reply_tokens - CONTEXT_RESERVE_TOKENS) * CHARS_PER_TOKEN
+    return max(1000, min(MAX_HISTORY_CHARS, room))
 def describe_brief(brief: dict) -> str:
     return (
         f"positive prompt: {brief.get('positive_prompt', '')}\n"
@@ -31,7 +45,11 @@ def _text_of(message: Message) -> str:
     return message.content.strip()
 
 
-def _turns(conversation: Conversation, speaker: str) -> list[dict]:
+def _said(who: str, text: str) -> str:
+    return f"{who} said: “{text}”"
+
+
+def _turns(conversation: Conversation, speaker: str, budget: int = HISTORY_CHAR_BUDGET) -> list[dict]:
     turns: list[dict] = []
     for message in conversation.messages.order_by("order"):
         if message.status == Message.Status.FAILED or message.status == Message.Status.STREAMING:
@@ -41,26 +59,32 @@ def _turns(conversation: Conversation, speaker: str) -> list[dict]:
             continue
         if message.role == Role.SYSTEM:
             if message.kind in (Message.Kind.GENERATION, Message.Kind.RESULT):
-                turns.append({"role": "user", "content": f"[Studio]: {text}"})
+                turns.append({"role": "user", "content": f"(From the studio: {text})"})
             continue
         if message.role == Role.USER:
-            turns.append({"role": "user", "content": f"[Artist]: {text}"})
+            turns.append({"role": "user", "content": _said("The artist", text)})
         elif message.role == speaker:
             turns.append({"role": "assistant", "content": text})
         else:
-            name = PERSONAS[message.role].name
+            persona = PERSONAS[message.role]
             if message.kind == Message.Kind.BRIEF:
                 text = "Pixel's brief:\n" + describe_brief(message.brief or {})
-            turns.append({"role": "user", "content": f"[{name}]: {text}"})
-    # Keep the most recent history within budget, always keeping the artist's first idea.
+            turns.append({"role": "user", "content": _said(f"{persona.name}, the {persona.title},", text)})
+    # Keep the most recent history within budget, always keeping the artist's first idea (its start, at most
+    # half the budget: an idea pasted at length must not push the model's context over).
+    if not turns:
+        return []
+    first = dict(turns[0])
+    if len(first["content"]) > budget // 2:
+        first["content"] = first["content"][: budget // 2].rstrip() + "…"
     kept: list[dict] = []
-    used = 0
+    used = len(first["content"])
     for turn in reversed(turns[1:]):
         used += len(turn["content"])
-        if used > HISTORY_CHAR_BUDGET:
+        if used > budget:
             break
         kept.append(turn)
-    return turns[:1] + list(reversed(kept))
+    return [first, *reversed(kept)]
 
 
 def _merge_same_role(turns: list[dict]) -> list[dict]:
@@ -74,29 +98,40 @@ def _merge_same_role(turns: list[dict]) -> list[dict]:
 
 
 def _transcript(turns: list[dict], speaker: str) -> str:
-    name = PERSONAS[speaker].name
     lines = []
     for turn in turns:
         text = turn["content"]
-        lines.append(f"[{name}]: {text}" if turn["role"] == "assistant" else text)
+        lines.append(_said("You", text) if turn["role"] == "assistant" else text)
     return "\n".join(lines)
 
 
 def build_messages(
-    conversation: Conversation, speaker: str, *, cue: str = "", images: list[bytes] = (), compact: bool = False
+    conversation: Conversation,
+    speaker: str,
+    *,
+    cue: str = "",
+    images: list[bytes] = (),
+    compact: bool = False,
+    history_chars: int = HISTORY_CHAR_BUDGET,
 ) -> list[dict]:
     """The chat for ``speaker``. ``compact`` folds the history into one user turn, which tiny models follow better."""
     persona = PERSONAS[speaker]
     plan = plan_for(conversation.phase, conversation.session.settings)
     system = f"{persona.system_prompt}\n\nCurrent phase — {plan.instruction}"
-    turns = _turns(conversation, speaker)
+    turns = _turns(conversation, speaker, history_chars)
     if compact:
-        ask = cue or f"Write {persona.name}'s reply now, as {persona.name}, about {persona.title} matters only."
+        ask = cue or (
+            f"Now answer in your own voice, as the team's {persona.title}, in 2 to 4 sentences. "
+            "Start with your words themselves: no name or label in front."
+        )
         return [
             {"role": "system", "content": system},
             {"role": "user", "content": f"The conversation so far:\n{_transcript(turns, speaker)}\n\n{ask}"},
         ]
-    final = {"role": "user", "content": cue or f"{persona.name}, it is your turn. Reply as {persona.name} only."}
+    final = {
+        "role": "user",
+        "content": cue or f"{persona.name}, it is your turn: answer in your own voice, without a name in front.",
+    }
     if images:
         final["images"] = [base64.b64encode(data).decode("ascii") for data in images]
     return [{"role": "system", "content": system}, *_merge_same_role(turns + [final])]

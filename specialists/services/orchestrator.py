@@ -14,9 +14,9 @@ from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import chat_html, llm, notify
 from specialists.services.brief_draft import usable_brief
-from specialists.services.context import build_messages, latest_image_bytes
+from specialists.services.context import build_messages, history_budget, latest_image_bytes
 from specialists.services.live import live
-from specialists.services.reply_text import end_at_sentence
+from specialists.services.reply_text import ReplyWatch, end_at_sentence, without_speaker_label
 from specialists.services.streaming import StreamResult, stream_reply
 from specialists.services.turns import Step
 from studio.errors import EngineError
@@ -33,6 +33,8 @@ PHASE_NOTICES = {
 }
 
 
+# A persona's turn is 2 to 4 sentences (under 90 words); a brief is JSON and needs the full budget.
+CHAT_REPLY_TOKENS = 220
 # A thinking model that thinks anyway (some cannot stop) spends its reasoning from the same num_predict as
 # its reply: this much more keeps the reply's own budget.
 THINKING_ALLOWANCE = 1024
@@ -40,9 +42,7 @@ THINKING_ALLOWANCE = 1024
 
 def _options(role: str, backend: str, caps: Capabilities) -> dict:
     temperature = 0.2 if role == Role.TECHNICAL else 0.8
-    limit = settings.LLM_MAX_TOKENS
-    if backend == "embedded" and role != Role.TECHNICAL:
-        limit = min(limit, 160)  # the tiny fallback model rambles; short replies keep the studio responsive
+    limit = settings.LLM_MAX_TOKENS if role == Role.TECHNICAL else min(settings.LLM_MAX_TOKENS, CHAT_REPLY_TOKENS)
     if caps.thinking:
         limit += THINKING_ALLOWANCE
     return {"temperature": temperature, "num_predict": limit, "repeat_penalty": 1.2}
@@ -135,12 +135,18 @@ async def speak(conversation: Conversation, step: Step) -> None:
         images = []
         if conversation.phase == Phase.COMPLETE and role == Role.CRITIC and caps.vision:
             images = await _result_images(conversation)
-        history = await sync_to_async(build_messages)(
-            await _load(conversation.pk), role, images=images, compact=client.backend == "embedded"
-        )
         options, think = _options(role, client.backend, caps), _think(client, model, caps)
+        history = await sync_to_async(build_messages)(
+            await _load(conversation.pk),
+            role,
+            images=images,
+            compact=client.backend == "embedded",
+            history_chars=history_budget(caps.context_length, options["num_predict"]),
+        )
         chunks = client.stream_chat(model, history, options=options, think=think)
-        result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks)
+        result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, watch=ReplyWatch())
+        if result.status == Message.Status.COMPLETE:
+            result.content = without_speaker_label(result.content)
         meta = {**_reply_meta(model, client, result), "saw_image": bool(images)}
         if _ended_at_the_limit(result):
             meta["cut"] = True
@@ -175,11 +181,15 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
         "Pixel, write the generation brief for everything the team and the artist agreed on, as JSON that "
         "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt."
     )
-    history = await sync_to_async(build_messages)(
-        await _load(conversation.pk), Role.TECHNICAL, cue=cue, compact=client.backend == "embedded"
-    )
     caps = await llm.capabilities(client, model)
     options, think = _options(Role.TECHNICAL, client.backend, caps), _think(client, model, caps)
+    history = await sync_to_async(build_messages)(
+        await _load(conversation.pk),
+        Role.TECHNICAL,
+        cue=cue,
+        compact=client.backend == "embedded",
+        history_chars=history_budget(caps.context_length, options["num_predict"]),
+    )
     chunks = client.stream_chat(model, history, format=brief_schema(catalog), options=options, think=think)
     result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, broadcast_tokens=False)
     meta = {**_reply_meta(model, client, result), "raw": result.content[:20000]}

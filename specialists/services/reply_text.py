@@ -18,3 +18,63 @@ def end_at_sentence(text: str) -> str:
     words = text.rsplit(None, 1)
     kept = words[0] if len(words) == 2 else text
     return kept.rstrip(",;:—–- ") + "…"
+
+
+# The personas answer in 2 to 4 sentences: a reply is stopped after this many.
+MAX_SENTENCES = 4
+# A run of this many words or more, said three times in a row, is a model stuck in a loop.
+LOOP_MIN_WORDS, LOOP_MAX_WORDS = 3, 16
+_LABEL = re.compile(
+    r"^\s*(?:\*\*)?\[?(?:Luna|Frame|Saga|Pixel|Lens|Artist|The artist|Studio|You)(?:'s)?\]?(?:\*\*)?"
+    r"(?:\s*\([^)]{0,40}\))?\s*[:：]\s*",
+    re.IGNORECASE,
+)
+_WORDS = re.compile(r"\S+")
+# A sentence end the reply has moved past (whitespace follows): counted once, when that whitespace arrives.
+_PASSED_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
+
+
+def without_speaker_label(text: str) -> str:
+    """A reply that starts by naming a speaker ("[Luna]: …", "Frame's: …") starts with its words instead."""
+    while (found := _LABEL.match(text)) and found.end() < len(text):
+        text = text[found.end() :]
+    return text
+
+
+def loop_start(text: str) -> int | None:
+    """Where a reply began repeating itself (the end of the first of three runs), or None."""
+    words = list(_WORDS.finditer(text))
+    for size in range(LOOP_MIN_WORDS, min(LOOP_MAX_WORDS, len(words) // 3) + 1):
+        tail = [w.group().lower().strip(",.;:!?") for w in words[-3 * size :]]
+        if tail[:size] == tail[size : 2 * size] == tail[2 * size :]:
+            return words[-2 * size].start()
+    return None
+
+
+class ReplyWatch:
+    """Fed a reply as it streams; says when to stop it: enough sentences, or a loop."""
+
+    def __init__(self, max_sentences: int = MAX_SENTENCES):
+        self.max_sentences = max_sentences
+        self.text = ""
+        self.sentences = 0
+        self.reason = ""
+
+    def feed(self, chunk: str) -> bool:
+        """True when the reply should stop here."""
+        before = len(self.text)
+        self.text += chunk
+        # The sentence ends this chunk completed: their following whitespace is new.
+        self.sentences += sum(1 for m in _PASSED_END.finditer(self.text, max(0, before - 8)) if m.end() >= before)
+        if self.sentences >= self.max_sentences:
+            self.reason = "sentences"
+        elif any(c.isspace() for c in chunk) and loop_start(self.text) is not None:
+            self.reason = "repetition"
+        return bool(self.reason)
+
+    def kept(self) -> str:
+        """The reply as it should stand: up to its last whole sentence, without a loop."""
+        text = self.text
+        if self.reason == "repetition":
+            text = text[: loop_start(text)].rstrip(" ,;:—–-")
+        return end_at_sentence(text) if self.reason else text

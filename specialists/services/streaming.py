@@ -19,6 +19,7 @@ from django.utils import timezone
 from specialists.models import Message
 from specialists.services.chat_html import render_status
 from specialists.services.live import live
+from specialists.services.reply_text import ReplyWatch
 from studio.core.services.broadcast import group_name, push_html
 from studio.errors import EngineError
 
@@ -118,9 +119,17 @@ class _Broadcaster:
 
 
 async def stream_reply(
-    message: Message, session_id: int, conversation_id: int, anchor_id: int, chunks, *, broadcast_tokens: bool = True
+    message: Message,
+    session_id: int,
+    conversation_id: int,
+    anchor_id: int,
+    chunks,
+    *,
+    broadcast_tokens: bool = True,
+    watch: ReplyWatch | None = None,
 ) -> StreamResult:
-    """Consume the async iterator ``chunks`` into ``message``; never raises for engine trouble."""
+    """Consume the async iterator ``chunks`` into ``message``; never raises for engine trouble. ``watch`` may
+    end the reply early (enough sentences, a loop): the engine is told by closing the stream."""
     store = live()
     layer = get_channel_layer()
     group = group_name(session_id)
@@ -167,6 +176,9 @@ async def stream_reply(
                         await note.show("")
                     parts.append(chunk.content)
                     sender.put(chunk.content)
+                    if watch is not None and watch.feed(chunk.content):
+                        stats["stopped"] = watch.reason
+                        break
                 if chunk.done:
                     stats.update(chunk.stats)
                 if time.monotonic() - last_flush > FLUSH_SECONDS:
@@ -204,4 +216,5 @@ async def stream_reply(
     except Exception as exc:  # an engine speaking nonsense must not kill the conversation
         log.exception("stream for message %s failed", message.pk)
         return StreamResult("".join(parts), Message.Status.FAILED, stats, error=f"The reply broke off: {exc}")
-    return StreamResult("".join(parts), Message.Status.COMPLETE, stats, thinking="".join(thoughts))
+    content = watch.kept() if watch is not None and watch.reason else "".join(parts)
+    return StreamResult(content, Message.Status.COMPLETE, stats, thinking="".join(thoughts))

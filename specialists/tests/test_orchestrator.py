@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import re
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -54,8 +55,10 @@ async def test_the_ideation_team_answers_in_turn_with_their_own_voices(alice, fa
     assert systems[2].startswith("You are Saga")
     # Frame hears what Luna said, attributed to her.
     frame_history = " ".join(m["content"] for m in requests[1]["json"]["messages"][1:])
-    assert f"[Luna]: {messages[1].content}" in frame_history
-    assert "[Artist]: a fox in the snow" in frame_history
+    assert f"Luna, the style lead, said: “{messages[1].content}”" in frame_history
+    assert "The artist said: “a fox in the snow”" in frame_history
+    # Nothing in what Frame hears starts like a line of a script it could continue as someone else.
+    assert not re.search(r"^\s*\[?\w+\]?:", frame_history, re.M)
 
 
 async def test_concurrent_rounds_overlap_when_the_session_allows_it(alice, fake_ollama):
@@ -259,7 +262,9 @@ async def test_a_thinking_model_is_asked_not_to_think_and_answers_with_the_reply
     assert luna.status == Message.Status.COMPLETE and luna.content.startswith("Luna here.")
     assert "thinking" not in luna.metadata
     first = chat_requests(fake_ollama)[0]["json"]
-    assert first["think"] is False and first["options"]["num_predict"] == settings.LLM_MAX_TOKENS + 1024
+    from specialists.services.orchestrator import CHAT_REPLY_TOKENS, THINKING_ALLOWANCE
+
+    assert first["think"] is False and first["options"]["num_predict"] == CHAT_REPLY_TOKENS + THINKING_ALLOWANCE
 
 
 async def test_a_model_that_thinks_anyway_keeps_its_reasoning_apart_and_out_of_the_history(
@@ -346,3 +351,54 @@ async def test_when_pixels_engine_fails_the_conversation_stays_in_synthesis_with
     assert conversation.phase == Phase.SYNTHESIS
     assert pixel.role == Role.TECHNICAL and pixel.status == Message.Status.FAILED and not pixel.retried
     assert "unexpected server status 1" in pixel.metadata["error"]
+
+
+@pytest.mark.parametrize(
+    ("model_wrote", "stored_starts", "stored_is"),
+    [
+        ("[Luna]: I see amber light. A low camera.", "I see amber light.", None),
+        ("Frame's: A wide shot, horizon low.", "A wide shot", None),
+        (
+            "One idea. A second idea. A third idea. A fourth idea. A fifth idea nobody asked for.",
+            "One idea.",
+            "One idea. A second idea. A third idea. A fourth idea.",
+        ),
+        (
+            "I see it in a very special way, a very special way, a very special way, a very special way",
+            "I see it",
+            None,
+        ),
+    ],
+    ids=["bracket-label", "possessive-label", "five-sentences", "loop"],
+)
+async def test_a_small_models_habits_are_trimmed_from_the_reply(
+    alice, fake_ollama, model_wrote, stored_starts, stored_is
+):
+    fake_ollama.responder = lambda body: model_wrote
+    conversation = await start(alice)
+    await run(conversation)
+    luna = (await stored(conversation))[1]
+    assert luna.status == Message.Status.COMPLETE and luna.content.startswith(stored_starts)
+    if stored_is is not None:
+        assert luna.content == stored_is
+    assert luna.content.count("a very special way") <= 1
+    assert not luna.content.startswith(("[", "Frame"))
+
+
+async def test_the_history_a_specialist_hears_fits_its_models_context(alice, fake_ollama, monkeypatch):
+    from tests.fakes import ollama as fake_module
+
+    monkeypatch.setattr(fake_module, "CONTEXT_LENGTH", 2048)
+    conversation = await start(alice, idea="a fox in the snow " * 200)
+
+    @sync_to_async
+    def talk_a_lot():
+        for n in range(30):
+            conversation.append_message(Role.USER, f"more thoughts number {n} " + "lorem ipsum " * 60)
+
+    await talk_a_lot()
+    await run(conversation)
+    sent = chat_requests(fake_ollama)[0]["json"]["messages"]
+    history = sum(len(m["content"]) for m in sent[1:])
+    assert history <= (2048 - 220 - 900) * 3 + 200, history  # the room left next to the reply and the persona
+    assert "more thoughts number 29" in sent[-2]["content"] or "more thoughts number 29" in sent[-1]["content"]

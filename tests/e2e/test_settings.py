@@ -24,9 +24,13 @@ def test_a_specialist_assigned_another_model_answers_with_it(page, studio, shot)
     open_settings(page)
     frame_choice = page.locator("#id_model_composition")
     options = frame_choice.locator("option").all_text_contents()
-    # Every model the engine has installed is offered, plus the studio's own default choice.
-    for installed in ("llama3.2:latest", "qwen2.5:7b", "llava:7b"):
-        assert installed in options, options
+    # Every model the engine has installed is offered with what the engine says it can do, plus the default.
+    for installed, can in (
+        ("llama3.2:latest", "uses tools"),
+        ("qwen2.5:7b", "uses tools"),
+        ("llava:7b", "sees images"),
+    ):
+        assert f"{installed} — {can}" in options, options
     assert options[0].startswith("Default")
     expect(page.get_by_text("3 installed")).to_be_visible()
     shot(page, "settings")
