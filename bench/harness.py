@@ -237,6 +237,7 @@ class Stack:
             LLM_DEFAULT_MODEL="llama3.2",
             LOG_LEVEL="WARNING",
             ACTION_RATE_LIMIT="1000000",
+            COMFYUI_SHARES_GPU="none",
         )
         self.env.update({k: str(v) for k, v in env.items()})
         if database_url:

@@ -8,3 +8,7 @@ generation_started = Signal()
 
 # Sent with generation=<Generation> when a generation reaches complete, failed or cancelled.
 generation_finished = Signal()
+
+# Sent with generation=<Generation> and server=<url> just before a job is submitted to a ComfyUI server that
+# shares its GPU with the language model: whoever holds models on that GPU should let them go now.
+gpu_wanted = Signal()

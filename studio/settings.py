@@ -254,6 +254,9 @@ LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 400, minimum=16, maximum=8192)
 STUDIO_CONCURRENT_ROUNDS = env_bool("STUDIO_CONCURRENT_ROUNDS", False)
 
 COMFYUI_URLS = [url.rstrip("/") for url in env_list("COMFYUI_URLS", ["http://127.0.0.1:8188"])]
+# ComfyUI servers that share a GPU with the language model: "auto" (those on the LLM engine's host), "all",
+# "none", or a comma-separated list of their URLs. The studio hands the GPU back and forth between them.
+COMFYUI_SHARES_GPU = env_str("COMFYUI_SHARES_GPU", "auto")
 COMFYUI_TIMEOUT = env_float("COMFYUI_TIMEOUT", 10.0, minimum=0.1)
 GENERATION_TIME_LIMIT = env_int("GENERATION_TIME_LIMIT", 1800, minimum=5)
 GENERATION_MAX_RETRIES = env_int("GENERATION_MAX_RETRIES", 3, minimum=0, maximum=20)

@@ -165,6 +165,10 @@ class ComfyUIClient:
         """Stop the running prompt (only if it is `prompt_id`, when given) at its next step/node."""
         self._json_or_empty("POST", "/interrupt", json={"prompt_id": prompt_id} if prompt_id else {})
 
+    def free(self) -> None:
+        """Unload ComfyUI's models and free its memory (for an LLM sharing the GPU)."""
+        self._json_or_empty("POST", "/free", json={"unload_models": True, "free_memory": True})
+
     def delete_queued(self, prompt_ids: list[str]) -> None:
         """Drop prompts that have not started yet; a running prompt needs interrupt()."""
         self._json_or_empty("POST", "/queue", json={"delete": list(prompt_ids)})

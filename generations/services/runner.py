@@ -29,8 +29,8 @@ from generations.clients.comfyui_events import (
     parse_json,
 )
 from generations.models import Generation, MediaOutput
-from generations.services import cards, media, uploads
-from generations.signals import generation_finished
+from generations.services import cards, gpu, media, uploads
+from generations.signals import generation_finished, gpu_wanted
 from studio.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -104,6 +104,7 @@ def _run(generation_id: int) -> str:
         with client.events(client_id) as events:
             if not (resuming and _reattach(client, generation)):
                 _prepare_inputs(client, generation)
+                _make_room_on_the_gpu(generation, server)
                 prompt_id = client.submit(generation.workflow, client_id)
                 Generation.objects.filter(pk=generation.pk).update(prompt_id=prompt_id)
                 generation.prompt_id = prompt_id
@@ -179,6 +180,16 @@ def _settle_from_history(client: ComfyUIClient, generation: Generation, record: 
             return
     _collect_from_history(client, generation, record)
     _complete_if_any_output(generation)
+
+
+def _make_room_on_the_gpu(generation: Generation, server: str) -> None:
+    if not gpu.shares_gpu(server):
+        return
+    # Robust: a model that cannot be unloaded must not cost the artist the picture.
+    for receiver, outcome in gpu_wanted.send_robust(sender=Generation, generation=generation, server=server):
+        if isinstance(outcome, Exception):
+            log.warning("freeing the GPU before generation %s failed in %s: %s", generation.pk, receiver, outcome)
+    gpu.mark_held(server)
 
 
 def _prepare_inputs(client: ComfyUIClient, generation: Generation) -> None:

@@ -12,7 +12,7 @@ from specialists.clients.base import Capabilities, LLMClient
 from specialists.clients.ollama import think_off
 from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
-from specialists.services import chat_html, llm, notify
+from specialists.services import chat_html, gpu_handoff, llm, notify
 from specialists.services.brief_draft import usable_brief
 from specialists.services.context import build_messages, history_budget, latest_image_bytes
 from specialists.services.live import live
@@ -226,6 +226,8 @@ async def enter_phase(conversation: Conversation, phase: str, *, by: str) -> Mes
 
 
 async def execute(conversation: Conversation, step: Step) -> None:
+    if step.kind in ("speak", "brief"):
+        await gpu_handoff.before_turn(conversation)
     if step.kind == "speak":
         await speak(conversation, step)
     elif step.kind == "brief":

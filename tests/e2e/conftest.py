@@ -195,6 +195,8 @@ def _base_env(data_dir: Path) -> dict[str, str]:
         LOG_LEVEL="INFO",
         # One session makes many calls in a minute here; a person never would.
         ACTION_RATE_LIMIT="200",
+        # The fakes share a host, not a GPU: no handoff notices between the messages the tests count.
+        COMFYUI_SHARES_GPU="none",
     )
     return env
 

@@ -126,6 +126,8 @@ class FakeComfyUI(BackgroundServer):
         self._prompts: list[dict] = []
         self._interrupts: list[str | None] = []
         self._deletes: list[str] = []
+        # POST /free calls: {"body", "at"} (wall-clock, comparable with the fake Ollama's request times).
+        self._frees: list[dict] = []
         self._uploads: list[dict] = []
         # Server state, touched only on the server's event loop (plus snapshots under the lock).
         self._files: dict[tuple[str, str, str], bytes] = {("input", "", "example.png"): _png(64, 64, (200, 120, 40))}
@@ -188,6 +190,11 @@ class FakeComfyUI(BackgroundServer):
             return list(self._deletes)
 
     @property
+    def frees(self) -> list[dict]:
+        with self._lock:
+            return list(self._frees)
+
+    @property
     def uploads(self) -> list[dict]:
         with self._lock:
             return list(self._uploads)
@@ -224,6 +231,7 @@ class FakeComfyUI(BackgroundServer):
                 web.get("/queue", self._get_queue),
                 web.post("/queue", self._post_queue),
                 web.post("/interrupt", self._post_interrupt),
+                web.post("/free", self._post_free),
                 web.get("/history", self._get_history),
                 web.get("/history/{prompt_id}", self._get_history_item),
                 web.post("/history", self._post_history),
@@ -373,7 +381,9 @@ class FakeComfyUI(BackgroundServer):
                 number, prompt_id, prompt, client_id, outputs, failure=self._next_failure, hang=self._hang_next
             )
             self._next_failure, self._hang_next = None, False
-            self._prompts.append({"prompt_id": prompt_id, "number": number, "client_id": client_id, "prompt": prompt})
+            self._prompts.append(
+                {"prompt_id": prompt_id, "number": number, "client_id": client_id, "prompt": prompt, "at": time.time()}
+            )
             self._pending.append(item)
         self._wakeup.set()
         await self._broadcast_status()
@@ -399,6 +409,13 @@ class FakeComfyUI(BackgroundServer):
                     if item.prompt_id == prompt_id:
                         self._pending.remove(item)
         await self._broadcast_status()
+        return web.Response(status=200)
+
+    async def _post_free(self, request: web.Request) -> web.Response:
+        """ComfyUI unloads its models and frees memory; it answers 200 with an empty body."""
+        body = await _json_body(request)
+        with self._lock:
+            self._frees.append({"body": body, "at": time.time()})
         return web.Response(status=200)
 
     async def _post_interrupt(self, request: web.Request) -> web.Response:

@@ -67,6 +67,7 @@ def studio_env(tmp_path, fake_comfyui):
         OLLAMA_URL=f"http://127.0.0.1:{free_port()}",  # nobody: the conversation is not what this is about
         LLM_EMBEDDED_ENABLED="0",
         GENERATION_JOBS_IN_PROCESS="1",
+        COMFYUI_SHARES_GPU="none",
     )
     manage(env, "migrate", "--noinput")
     return env

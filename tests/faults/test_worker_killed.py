@@ -114,6 +114,7 @@ def workers(fake_comfyui, tmp_path, settings):
         "DATABASE_URL": f"postgres://{host}/{db['NAME']}",
         "REDIS_URL": redis_url,
         "COMFYUI_URLS": ",".join(settings.COMFYUI_URLS),
+        "COMFYUI_SHARES_GPU": settings.COMFYUI_SHARES_GPU,
         "MEDIA_ROOT": str(tmp_path / "media"),
         "STUDIO_DATA_DIR": str(tmp_path / "worker-data"),
         "PYTHONUNBUFFERED": "1",
