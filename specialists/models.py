@@ -5,6 +5,7 @@ change in the studio goes through ``Conversation.move_to``, which applies it wit
 update, as Generation does for its own status.
 """
 
+from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -263,3 +264,65 @@ class Message(models.Model):
         )
         self.retried = self.retried or bool(updated)
         return bool(updated)
+
+
+class ModelPull(models.Model):
+    """An Ollama model being downloaded at an artist's request (/api/pull), with its progress."""
+
+    class Status(models.TextChoices):
+        PULLING = "pulling", "Pulling"
+        COMPLETE = "complete", "Complete"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_pulls")
+    model = models.CharField(max_length=200)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PULLING)
+    # What Ollama says it is doing ("pulling manifest", "verifying sha256 digest"...), and the bytes so far.
+    stage = models.CharField(max_length=200, blank=True)
+    completed = models.BigIntegerField(default=0)
+    total = models.BigIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model"], condition=models.Q(status="pulling"), name="specialists_one_pull_per_model"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.completed / self.total) if self.total else 0
+
+    def progress(self, stage: str, completed: int, total: int) -> bool:
+        """Record progress while pulling; False once it is no longer pulling (cancelled meanwhile)."""
+        fields = {"stage": stage[:200], "completed": completed, "total": total, "updated_at": timezone.now()}
+        return bool(ModelPull.objects.filter(pk=self.pk, status=self.Status.PULLING).update(**fields))
+
+    def end(self, status: str, error: str = "") -> bool:
+        """pulling -> complete / failed / cancelled, once."""
+        if status == self.Status.PULLING:
+            raise ValueError("a pull ends in complete, failed or cancelled")
+        ended = ModelPull.objects.filter(pk=self.pk, status=self.Status.PULLING).update(
+            status=status, error=error, updated_at=timezone.now()
+        )
+        self.refresh_from_db()
+        return bool(ended)
+
+    def request_cancel(self) -> bool:
+        return bool(
+            ModelPull.objects.filter(pk=self.pk, status=self.Status.PULLING).update(
+                cancel_requested=True, updated_at=timezone.now()
+            )
+        )
+
+    def cancel_wanted(self) -> bool:
+        return ModelPull.objects.filter(pk=self.pk, cancel_requested=True).exists()

@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from generations.forms import BriefForm
@@ -11,13 +12,14 @@ from generations.services import generate
 from generations.services.brief import BriefError
 from generations.views import action_done, over_the_limit
 from specialists.forms import NewSessionForm, SessionSettingsForm, model_choice
-from specialists.models import Conversation, Message, Phase, Role
+from specialists.models import Conversation, Message, ModelPull, Phase, Role
 from specialists.personas import PERSONAS
-from specialists.services import chat_html, llm, results, sessions
+from specialists.services import chat_html, llm, pulls, results, sessions
 from specialists.services.phases import plan_for
 from studio.core.models import Session
 
 SESSIONS_PER_PAGE = 25
+PULLS_SHOWN = 5
 
 
 def _owned(request, session_id: int) -> Session:
@@ -84,8 +86,46 @@ def session_settings(request, session_id: int):
         messages.success(request, "Settings saved.")
         return redirect("specialists:session_settings", session.pk)
     status = 400 if request.method == "POST" else 200
-    context = {"session": session, "form": form, "engine_notice": notice, "models": installed}
+    context = {
+        "session": session,
+        "form": form,
+        "engine_notice": notice,
+        "models": installed,
+        "pulls": ModelPull.objects.filter(requested_by=request.user)[:PULLS_SHOWN],
+    }
     return render(request, "core/settings.html", context, status=status)
+
+
+@require_POST
+def model_pull_start(request, session_id: int):
+    session = _owned(request, session_id)
+    settings_page = reverse("specialists:session_settings", args=[session.pk])
+    if refused := over_the_limit(request, session, then=settings_page):
+        return refused
+    try:
+        pull = pulls.start(request.user, request.POST.get("model", ""))
+    except pulls.PullRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Downloading {pull.model} into Ollama; it can take a while.")
+    return redirect(settings_page)
+
+
+def _owned_pull(request, pull_id: int) -> ModelPull:
+    return get_object_or_404(ModelPull, pk=pull_id, requested_by=request.user)
+
+
+def model_pull(request, pull_id: int):
+    """The pull's progress fragment (htmx polls it while it runs)."""
+    return render(request, "specialists/_model_pull.html", {"pull": _owned_pull(request, pull_id)})
+
+
+@require_POST
+def model_pull_cancel(request, pull_id: int):
+    pull = _owned_pull(request, pull_id)
+    pull.request_cancel()
+    pull.refresh_from_db()
+    return render(request, "specialists/_model_pull.html", {"pull": pull})
 
 
 @require_POST

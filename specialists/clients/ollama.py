@@ -191,6 +191,31 @@ class OllamaClient:
         data = await self._get_json("/api/ps")
         return list(data.get("models") or [])
 
+    async def pull(self, model: str) -> AsyncIterator[dict]:
+        """Download a model: /api/pull's progress lines ({"status", "digest"?, "total"?, "completed"?}) as they
+        come, ending with {"status": "success"}. Closing the iterator closes the request, which stops the pull."""
+        timeout = stream_timeout(self.first_token_timeout, self.connect_timeout)
+        try:
+            async with self._http.stream(
+                "POST", "/api/pull", json={"model": model, "stream": True}, timeout=timeout
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise self._http_error(response, model)
+                async for line in paced_lines(response, self.read_timeout):
+                    if not line.strip():
+                        continue
+                    data = _parse_line(line)
+                    if "error" in data:
+                        raise PermanentError(_pull_failure(model, str(data["error"])))
+                    yield data
+        except ReplyPaused:
+            raise TransientError(
+                f"Ollama at {self.base_url} stopped reporting the download of {model}; try again."
+            ) from None
+        except httpx.HTTPError as exc:
+            raise self._transport_error(exc, during_reply=False) from exc
+
     async def unload(self, model: str) -> None:
         """Ask Ollama to free a model's memory now (before a big image job, for instance)."""
         try:
@@ -286,6 +311,15 @@ class OllamaClient:
                 detail={"model": missing},
             )
         return self._classified(message, model, response.status_code)
+
+
+def _pull_failure(model: str, error: str) -> str:
+    if "file does not exist" in error or "not found" in error:
+        return (
+            f"Ollama has no model called {model} to download. Check the name on ollama.com/library "
+            f"(for example llama3.2 or qwen2.5:7b)."
+        )
+    return f"Ollama could not download {model}: {error}"
 
 
 def _parse_line(line: str) -> dict:

@@ -653,6 +653,15 @@ class FakeOllama(BackgroundServer):
         model = str(body.get("model") or body.get("name") or "")
         if not model:
             return _error_response(400, "model is required", openai=False)
+        failure = self._take_failure(request.path)
+        if failure and failure["kind"] == "error_line":
+            # What Ollama streams for a name the registry does not have.
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+            await response.write(_ndjson({"status": "pulling manifest"}))
+            await response.write(_ndjson({"error": failure["message"] or "pull model manifest: file does not exist"}))
+            await response.write_eof()
+            return response
         digest = "sha256:" + hashlib.sha256(full_name(model).encode()).hexdigest()
         total = _model_entry(model)["size"]
         steps = [{"status": "pulling manifest"}]
@@ -672,13 +681,18 @@ class FakeOllama(BackgroundServer):
             return web.json_response({"status": "success"})
         response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
         await response.prepare(request)
-        for step in steps:
-            if self.token_delay:
-                await asyncio.sleep(self.token_delay)
-            if step["status"] == "success":
-                install()
-            await response.write(_ndjson(step))
-        await response.write_eof()
+        try:
+            for step in steps:
+                if self.token_delay:
+                    await asyncio.sleep(self.token_delay)
+                if request.transport is None or request.transport.is_closing():
+                    return response  # the client went away: Ollama stops the pull, nothing is installed
+                if step["status"] == "success":
+                    install()
+                await response.write(_ndjson(step))
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
         return response
 
     # -- OpenAI-compatible API ---------------------------------------------------------------------
