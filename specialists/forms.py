@@ -47,6 +47,9 @@ class NewSessionForm(forms.Form):
 class SessionSettingsForm(forms.Form):
     title = forms.CharField(max_length=TITLE_MAX_CHARS, strip=True)
     concurrent = forms.BooleanField(required=False, label="Let independent specialists answer at the same time")
+    show_thinking = forms.BooleanField(
+        required=False, label="Show a thinking model's reasoning (folded, under its reply)"
+    )
     ideation_rounds = forms.IntegerField(min_value=1, max_value=10, label="Ideation rounds before moving on")
     refinement_rounds = forms.IntegerField(min_value=1, max_value=10, label="Refinement rounds before moving on")
 

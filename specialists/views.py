@@ -74,6 +74,7 @@ def session_settings(request, session_id: int):
     initial = {
         "title": session.title,
         "concurrent": session.settings.get("concurrent", settings.STUDIO_CONCURRENT_ROUNDS),
+        "show_thinking": session.settings.get("show_thinking", False),
         "ideation_rounds": rounds.get(Phase.IDEATION, plan_for(Phase.IDEATION).max_rounds),
         "refinement_rounds": rounds.get(Phase.REFINEMENT, plan_for(Phase.REFINEMENT).max_rounds),
         **{f"model_{role}": model for role, model in session.model_assignments.items()},

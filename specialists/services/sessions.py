@@ -21,6 +21,7 @@ def update_settings(session: Session, data: dict, assignments: dict) -> None:
     session.settings = {
         **session.settings,
         "concurrent": bool(data["concurrent"]),
+        "show_thinking": bool(data.get("show_thinking")),
         "rounds": {"ideation": data["ideation_rounds"], "refinement": data["refinement_rounds"]},
     }
     session.save(update_fields=["title", "model_assignments", "settings", "updated_at"])

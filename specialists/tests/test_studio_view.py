@@ -64,3 +64,17 @@ def test_the_page_allows_only_the_studios_own_scripts_and_styles_and_has_nothing
     html = response.content.decode()
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "an inline script would be refused"
     assert not re.search(r"\sstyle=|<style|\son[a-z]+=", html), "inline styles and handlers would be refused"
+
+
+def test_a_thinking_models_reasoning_is_shown_folded_only_when_the_session_asks(alice_client, alice_session):
+    from specialists.models import Conversation, Role
+
+    conversation = Conversation.objects.create(session=alice_session)
+    reply = conversation.append_message(Role.STYLE, "Amber light.", metadata={"thinking": "<b>first</b> the mood"})
+    html = alice_client.get(alice_session.get_absolute_url()).content.decode()
+    assert "the mood" not in html
+    alice_session.settings = {"show_thinking": True}
+    alice_session.save()
+    html = alice_client.get(alice_session.get_absolute_url()).content.decode()
+    assert "<details class=\"thinking\"><summary>How Luna thought it through</summary>" in html
+    assert "&lt;b&gt;first&lt;/b&gt; the mood" in html and reply.content in html
