@@ -5,7 +5,7 @@ import re
 # A sentence ends at . ! ? or … (closing quotes and brackets may follow) before a space or the end.
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s|$)")
 # Below this share of the text, a cut at the last sentence would throw away too much: cut at a word instead.
-MIN_KEPT_SHARE = 0.4
+MIN_KEPT_SHARE = 0.25
 
 
 def end_at_sentence(text: str) -> str:
@@ -24,6 +24,7 @@ def end_at_sentence(text: str) -> str:
 MAX_SENTENCES = 4
 # A run of this many words or more, said three times in a row, is a model stuck in a loop.
 LOOP_MIN_WORDS, LOOP_MAX_WORDS = 3, 16
+LOOP_WORD_CHARS = 24
 _LABEL = re.compile(
     r"^\s*(?:\*\*)?\[?(?:Luna|Frame|Saga|Pixel|Lens|Artist|The artist|Studio|You)(?:'s)?\]?(?:\*\*)?"
     r"(?:\s*\([^)]{0,40}\))?\s*[:：]\s*",
@@ -43,7 +44,9 @@ def without_speaker_label(text: str) -> str:
 
 def loop_start(text: str) -> int | None:
     """Where a reply began repeating itself (the end of the first of three runs), or None."""
-    words = list(_WORDS.finditer(text))
+    # Only the end can be looping: look at enough of it for three of the longest runs (it runs per token).
+    start = max(0, len(text) - 3 * LOOP_MAX_WORDS * LOOP_WORD_CHARS)
+    words = list(_WORDS.finditer(text, start))
     for size in range(LOOP_MIN_WORDS, min(LOOP_MAX_WORDS, len(words) // 3) + 1):
         tail = [w.group().lower().strip(",.;:!?") for w in words[-3 * size :]]
         if tail[:size] == tail[size : 2 * size] == tail[2 * size :]:
@@ -77,4 +80,7 @@ class ReplyWatch:
         text = self.text
         if self.reason == "repetition":
             text = text[: loop_start(text)].rstrip(" ,;:—–-")
+        elif self.reason == "sentences":
+            ends = [m.end() for m in _SENTENCE_END.finditer(text)]
+            text = text[: ends[self.max_sentences - 1]] if len(ends) >= self.max_sentences else text
         return end_at_sentence(text) if self.reason else text
