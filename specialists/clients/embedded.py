@@ -29,9 +29,11 @@ from django.conf import settings
 
 from specialists.clients.base import Capabilities, ChatChunk, ModelInfo
 from specialists.clients.openai_compat import OpenAICompatClient
-from studio.errors import EngineError, PermanentError, TransientError
+from studio.errors import PermanentError, TransientError
 
 MODEL_NAME = "smollm2-135m (built-in)"
+# The context the studio starts the built-in server with (embedded_main).
+CONTEXT_LENGTH = 4096
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 START_TIMEOUT_SECONDS = 60.0
 INSTALL_HINT = (
@@ -242,11 +244,8 @@ class EmbeddedClient:
             raise
 
     async def capabilities(self, model: str) -> Capabilities:
-        """What the built-in server reports (its /props); a text model whatever happens."""
-        try:
-            return await (await self._openai()).capabilities(model)
-        except EngineError:
-            return Capabilities()
+        """Known without starting the server: SmolLM2 reads text only, in the context the studio gives it."""
+        return Capabilities(context_length=CONTEXT_LENGTH)
 
     async def list_models(self) -> list[ModelInfo]:
         path = model_path()

@@ -11,9 +11,8 @@ import signal
 import sys
 import time
 
-from specialists.clients.embedded import pid_alive
+from specialists.clients.embedded import CONTEXT_LENGTH, pid_alive
 
-N_CTX = 4096
 N_THREADS = 2
 OWNER_POLL_SECONDS = 1.0
 
@@ -25,7 +24,7 @@ def serve(model: str, port: int, owner_pid: int) -> None:
     params.model.path = model
     params.hostnames = ["127.0.0.1"]
     params.port = port
-    params.n_ctx = N_CTX
+    params.n_ctx = CONTEXT_LENGTH
     params.cpuparams.n_threads = N_THREADS
     params.cpuparams_batch.n_threads = N_THREADS
     params.endpoint_metrics = False

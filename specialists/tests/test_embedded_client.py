@@ -111,3 +111,12 @@ async def test_one_server_serves_every_client_and_a_crash_is_survived(settings, 
     assert chunks[-1].done  # started again on the next need
     embedded.server().stop()
     await client.aclose()
+
+
+async def test_its_capabilities_are_known_without_starting_the_server(monkeypatch):
+    def no_server():
+        raise AssertionError("asking what the model can do started the built-in server")
+
+    monkeypatch.setattr(embedded, "server", no_server)
+    found = await EmbeddedClient().capabilities(MODEL_NAME)
+    assert (found.vision, found.thinking, found.known, found.context_length) == (False, False, True, 4096)
