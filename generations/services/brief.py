@@ -67,7 +67,26 @@ def image_checkpoints(catalog: Catalog) -> list[str]:
     return [name for name in catalog.checkpoints if not is_video_checkpoint(name)]
 
 
-def brief_schema(catalog: Catalog) -> dict:
+# What the brief's JSON costs besides its two prompts (keys, numbers, names), and the characters a token
+# carries on the safe side: the prompts' limits leave the whole brief room within the engine's token budget.
+SCHEMA_OVERHEAD_CHARS = 400
+CHARS_PER_TOKEN = 3
+
+
+def prompt_limits(max_tokens: int | None) -> tuple[int, int]:
+    """The longest positive and negative prompt to ask for, so a brief fits in ``max_tokens``."""
+    if not max_tokens:
+        return ASK_PROMPT_CHARS, ASK_NEGATIVE_CHARS
+    room = max(0, max_tokens * CHARS_PER_TOKEN - SCHEMA_OVERHEAD_CHARS)
+    return (
+        max(120, min(ASK_PROMPT_CHARS, room * 65 // 100)),
+        max(40, min(ASK_NEGATIVE_CHARS, room * 35 // 100)),
+    )
+
+
+def brief_schema(catalog: Catalog, *, max_tokens: int | None = None) -> dict:
+    positive_chars, negative_chars = prompt_limits(max_tokens)
+
     def choice(options: list[str]) -> dict:
         return {"type": "string", "enum": list(options)} if options else {"type": "string"}
 
@@ -78,8 +97,8 @@ def brief_schema(catalog: Catalog) -> dict:
     return {
         "type": "object",
         "properties": {
-            "positive_prompt": {"type": "string", "minLength": 10, "maxLength": ASK_PROMPT_CHARS},
-            "negative_prompt": {"type": "string", "maxLength": ASK_NEGATIVE_CHARS},
+            "positive_prompt": {"type": "string", "minLength": 10, "maxLength": positive_chars},
+            "negative_prompt": {"type": "string", "maxLength": negative_chars},
             "checkpoint": choice(image_checkpoints(catalog) or catalog.checkpoints),
             "width": {**ask("width"), "multipleOf": ASK_SIZE_MULTIPLE},
             "height": {**ask("height"), "multipleOf": ASK_SIZE_MULTIPLE},

@@ -199,3 +199,12 @@ def test_a_brief_the_engine_cut_at_its_token_limit_keeps_what_was_written(cut, k
 def test_a_brief_cut_inside_its_prompt_keeps_the_words_it_has():
     brief, _ = normalize_brief('{"positive_prompt": "a fox in sn', CATALOG)
     assert brief["positive_prompt"] == "a fox in sn"
+
+
+@pytest.mark.parametrize("max_tokens", [120, 400, 800, 4000])
+def test_the_schema_asks_for_prompts_that_leave_the_brief_room_in_the_token_budget(max_tokens):
+    props = brief_schema(CATALOG, max_tokens=max_tokens)["properties"]
+    prompts = props["positive_prompt"]["maxLength"] + props["negative_prompt"]["maxLength"]
+    assert prompts <= max(max_tokens * 3 - 400, 160)
+    assert props["positive_prompt"]["maxLength"] >= 120 and props["negative_prompt"]["maxLength"] >= 40
+    assert props["positive_prompt"]["maxLength"] > props["negative_prompt"]["maxLength"]

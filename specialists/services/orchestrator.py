@@ -16,7 +16,12 @@ from specialists.services import chat_html, gpu_handoff, llm, notify
 from specialists.services.brief_draft import usable_brief
 from specialists.services.context import build_messages, history_budget, latest_image_bytes
 from specialists.services.live import live
-from specialists.services.reply_text import ReplyWatch, end_at_sentence, without_speaker_label
+from specialists.services.reply_text import (
+    RUNAWAY_CHARS_PER_TOKEN,
+    ReplyWatch,
+    end_at_sentence,
+    without_speaker_label,
+)
 from specialists.services.streaming import StreamResult, stream_reply
 from specialists.services.turns import Step
 from studio.errors import EngineError
@@ -144,7 +149,8 @@ async def speak(conversation: Conversation, step: Step) -> None:
             history_chars=history_budget(caps.context_length, options["num_predict"]),
         )
         chunks = client.stream_chat(model, history, options=options, think=think)
-        result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, watch=ReplyWatch())
+        watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN)
+        result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, watch=watch)
         if result.status == Message.Status.COMPLETE:
             result.content = without_speaker_label(result.content)
         meta = {**_reply_meta(model, client, result), "saw_image": bool(images)}
@@ -190,8 +196,12 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
         compact=client.backend == "embedded",
         history_chars=history_budget(caps.context_length, options["num_predict"]),
     )
-    chunks = client.stream_chat(model, history, format=brief_schema(catalog), options=options, think=think)
-    result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, broadcast_tokens=False)
+    schema = brief_schema(catalog, max_tokens=options["num_predict"] - (THINKING_ALLOWANCE if caps.thinking else 0))
+    chunks = client.stream_chat(model, history, format=schema, options=options, think=think)
+    watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN, max_sentences=None, loops=False)
+    result = await stream_reply(
+        message, session_id, conversation.pk, step.anchor_id, chunks, broadcast_tokens=False, watch=watch
+    )
     meta = {**_reply_meta(model, client, result), "raw": result.content[:20000]}
     if result.status == Message.Status.COMPLETE:
         try:

@@ -22,6 +22,8 @@ def end_at_sentence(text: str) -> str:
 
 # The personas answer in 2 to 4 sentences: a reply is stopped after this many.
 MAX_SENTENCES = 4
+# Characters per token beyond which a reply has certainly overrun its token budget.
+RUNAWAY_CHARS_PER_TOKEN = 8
 # A run of this many words or more, said three times in a row, is a model stuck in a loop.
 LOOP_MIN_WORDS, LOOP_MAX_WORDS = 3, 16
 LOOP_WORD_CHARS = 24
@@ -55,10 +57,11 @@ def loop_start(text: str) -> int | None:
 
 
 class ReplyWatch:
-    """Fed a reply as it streams; says when to stop it: enough sentences, or a loop."""
+    """Fed a reply as it streams; says when to stop it: enough sentences, a loop, or far more text than its
+    token budget allows (an engine that ignores the limit would otherwise stream for ever)."""
 
-    def __init__(self, max_sentences: int = MAX_SENTENCES):
-        self.max_sentences = max_sentences
+    def __init__(self, *, max_chars: int, max_sentences: int | None = MAX_SENTENCES, loops: bool = True):
+        self.max_sentences, self.max_chars, self.loops = max_sentences, max_chars, loops
         self.text = ""
         self.sentences = 0
         self.reason = ""
@@ -67,12 +70,16 @@ class ReplyWatch:
         """True when the reply should stop here."""
         before = len(self.text)
         self.text += chunk
-        # The sentence ends this chunk completed: their following whitespace is new.
-        self.sentences += sum(1 for m in _PASSED_END.finditer(self.text, max(0, before - 8)) if m.end() >= before)
-        if self.sentences >= self.max_sentences:
+        if self.max_sentences:
+            # The sentence ends this chunk completed: their following whitespace is new.
+            found = _PASSED_END.finditer(self.text, max(0, before - 8))
+            self.sentences += sum(1 for m in found if m.end() >= before)
+        if self.max_sentences and self.sentences >= self.max_sentences:
             self.reason = "sentences"
-        elif any(c.isspace() for c in chunk) and loop_start(self.text) is not None:
+        elif self.loops and any(c.isspace() for c in chunk) and loop_start(self.text) is not None:
             self.reason = "repetition"
+        elif len(self.text) > self.max_chars:
+            self.reason = "length"
         return bool(self.reason)
 
     def kept(self) -> str:
@@ -83,4 +90,6 @@ class ReplyWatch:
         elif self.reason == "sentences":
             ends = [m.end() for m in _SENTENCE_END.finditer(text)]
             text = text[: ends[self.max_sentences - 1]] if len(ends) >= self.max_sentences else text
+        elif self.reason == "length" and not self.max_sentences:
+            return text  # structured output: its parser repairs what was cut
         return end_at_sentence(text) if self.reason else text

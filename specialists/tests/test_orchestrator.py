@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import json
 import re
 
 import pytest
@@ -402,3 +403,20 @@ async def test_the_history_a_specialist_hears_fits_its_models_context(alice, fak
     history = sum(len(m["content"]) for m in sent[1:])
     assert history <= (2048 - 220 - 900) * 3 + 200, history  # the room left next to the reply and the persona
     assert "more thoughts number 29" in sent[-2]["content"] or "more thoughts number 29" in sent[-1]["content"]
+
+
+async def test_an_engine_that_never_stops_talking_is_stopped_and_the_reply_kept(alice, fake_ollama):
+    fake_ollama.ignores_limits = True
+    fake_ollama.responder = pixel_answers(json.dumps({"positive_prompt": "a fox " * 3000, "steps": 20}))
+    endless = " ".join(f"word{n}" for n in range(5000))
+    talk = fake_ollama.responder
+    fake_ollama.responder = lambda body: talk(body) if body.get("format") is not None else endless
+    conversation = await start(alice, settings={"rounds": {"ideation": 1, "refinement": 1}})
+    await sync_to_async(put_in_phase)(conversation, Phase.IDEATION)
+    await run(conversation)
+    luna = (await stored(conversation))[1]
+    assert luna.status == Message.Status.COMPLETE and luna.content.endswith("…")
+    assert len(luna.content) <= 220 * 8 + 10
+    assert (await refreshed(conversation)).phase == Phase.REVIEW
+    brief = next(m for m in await stored(conversation) if m.kind == "brief").brief
+    assert brief["positive_prompt"].startswith("a fox a fox") and brief["steps"] > 0

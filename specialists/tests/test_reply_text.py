@@ -56,6 +56,12 @@ def test_a_loop_is_found_at_the_end_of_a_long_reply_too():
 def test_the_watch_stops_after_four_sentences_counting_each_once_however_the_text_is_cut():
     text = "One. Two! Three? Four. Five."
     for size in (1, 2, 3, 7):
-        watch = ReplyWatch()
+        watch = ReplyWatch(max_chars=10_000)
         stopped = any(watch.feed(text[i : i + size]) for i in range(0, len(text), size))
         assert stopped and watch.reason == "sentences" and watch.kept() == "One. Two! Three? Four."
+
+
+def test_a_reply_far_longer_than_its_budget_is_stopped_at_a_word():
+    watch = ReplyWatch(max_chars=100)
+    stopped = any(watch.feed(word + " ") for word in ["endless"] + [f"word{n}" for n in range(200)])
+    assert stopped and watch.reason == "length" and watch.kept().endswith("…") and len(watch.kept()) <= 110

@@ -262,6 +262,8 @@ class FakeOllama(BackgroundServer):
         self.reports_capabilities = True
         # Seconds before a chat's first byte, as while Ollama loads the model.
         self.load_delay = 0.0
+        # An engine (or a proxy in front of one) that pays no attention to num_predict.
+        self.ignores_limits = False
         # OLLAMA_NUM_PARALLEL: chats served at once; the rest wait in the queue and get no bytes until their turn.
         self.parallel: int | None = None
         self._slots: asyncio.Semaphore | None = None
@@ -317,6 +319,7 @@ class FakeOllama(BackgroundServer):
         self.responder = default_responder
         self.reports_capabilities = True
         self.load_delay = 0.0
+        self.ignores_limits = False
         self.parallel = None
         self._slots = None
         if self._loop is not None and self._release is not None:
@@ -502,7 +505,7 @@ class FakeOllama(BackgroundServer):
         text = self._reply_text(body)
         thoughts = tokenize(reasoning_for(body)) if thinks(body) else []
         # num_predict bounds everything generated, reasoning included: what is left of it is the reply's.
-        limit = (body.get("options") or {}).get("num_predict")
+        limit = None if self.ignores_limits else (body.get("options") or {}).get("num_predict")
         budget = None if limit is None or limit < 0 else int(limit)
         thoughts = thoughts[:budget] if budget is not None else thoughts
         tokens = tokenize(text)
