@@ -6,6 +6,7 @@ import re
 from generations.services.brief import BriefError, parse
 from generations.services.brief import normalize_brief as normalize
 from generations.services.brief_spec import MAX_PROMPT_CHARS
+from specialists.services.reply_text import SPEAKER_NAMES
 
 # Words that say nothing about what is in the picture; the rest of the idea's words must reach the prompt.
 STOPWORDS = frozenset(
@@ -15,6 +16,10 @@ STOPWORDS = frozenset(
     image picture photo photograph render one two three all more most less few""".split()
 )
 _WORD = re.compile(r"[^\W\d_]{3,}", re.UNICODE)
+# Where a prompt turns into a copy of the conversation: anywhere, since prompts are comma-separated phrases.
+_COPIED_SPEAKER = re.compile(
+    rf"{SPEAKER_NAMES}(?:, the [^,\n]{{1,40}},)? said:|\[{SPEAKER_NAMES}\]\s*:|{SPEAKER_NAMES}'s brief:", re.IGNORECASE
+)
 
 
 def content_words(text: str) -> set[str]:
@@ -34,6 +39,12 @@ def keeps_the_idea(prompt: str, idea: str) -> bool:
     return not wanted or bool(wanted & content_words(prompt))
 
 
+def _own_words(prompt: str) -> str:
+    """A prompt up to where a small model began copying the conversation ("Luna, the style lead, said:")."""
+    found = _COPIED_SPEAKER.search(prompt)
+    return (prompt[: found.start()] if found else prompt).strip(" ,;:\n")
+
+
 def usable_brief(raw, catalog, idea: str) -> tuple[dict, list[str]]:
     """The brief from what Pixel wrote; raises BriefError only when neither it nor the idea gives a prompt."""
     idea = " ".join(idea.split())
@@ -43,7 +54,7 @@ def usable_brief(raw, catalog, idea: str) -> tuple[dict, list[str]]:
         data = {}
     notes: list[str] = []
     written = data.get("positive_prompt") or data.get("prompt")
-    prompt = written.strip() if isinstance(written, str) else ""
+    prompt = _own_words(written) if isinstance(written, str) else ""
     data.pop("prompt", None)
     if not prompt:
         if not idea:
@@ -55,5 +66,7 @@ def usable_brief(raw, catalog, idea: str) -> tuple[dict, list[str]]:
         notes.append("Pixel's prompt had lost your subject, so your own words lead it.")
     else:
         data["positive_prompt"] = prompt
+    if isinstance(data.get("negative_prompt"), str):
+        data["negative_prompt"] = _own_words(data["negative_prompt"])
     brief, warnings = normalize(data, catalog)
     return brief, notes + warnings

@@ -29,10 +29,20 @@ LOOP_MIN_WORDS, LOOP_MAX_WORDS = 3, 16
 LOOP_WORD_CHARS = 24
 _LABEL = re.compile(
     r"^\s*(?:\*\*)?\[?(?:Luna|Frame|Saga|Pixel|Lens|Artist|The artist|Studio|You)(?:'s)?\]?(?:\*\*)?"
-    r"(?:\s*\([^)]{0,40}\))?\s*[:：]\s*",
+    r"(?:\s*\([^)]{0,40}\))?(?:, the [^,:\n]{1,40},?)?(?:\s+said)?\s*[:：]\s*",
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"\S+")
+# A reply that goes on as someone else (a small model continuing the conversation it was shown): a new line or
+# sentence that opens with a teammate's or the artist's name as a speaker.
+SPEAKER_NAMES = r"(?:Luna|Frame|Saga|Pixel|Lens|Artist|The artist|Studio)"
+_NAMES = SPEAKER_NAMES
+ANOTHER_VOICE = re.compile(
+    rf"(?:^|\n|(?<=[.!?…\"”])\s+)\s*(?:\[{_NAMES}\]\s*:|{_NAMES}\s*:|{_NAMES}(?:, the [^,\n]{{1,40}},)? said:)",
+    re.IGNORECASE,
+)
+# Enough of a reply's end to find a new speaker that the last chunk completed.
+VOICE_TAIL_CHARS = 120
 # A sentence end the reply has moved past (whitespace follows): counted once, when that whitespace arrives.
 _PASSED_END = re.compile(r"[.!?…][\"'”’)\]]*(?=\s)")
 
@@ -74,7 +84,9 @@ class ReplyWatch:
             # The sentence ends this chunk completed: their following whitespace is new.
             found = _PASSED_END.finditer(self.text, max(0, before - 8))
             self.sentences += sum(1 for m in found if m.end() >= before)
-        if self.max_sentences and self.sentences >= self.max_sentences:
+        if self.loops and self._another_voice(before) is not None:
+            self.reason = "another voice"
+        elif self.max_sentences and self.sentences >= self.max_sentences:
             self.reason = "sentences"
         elif self.loops and any(c.isspace() for c in chunk) and loop_start(self.text) is not None:
             self.reason = "repetition"
@@ -82,10 +94,16 @@ class ReplyWatch:
             self.reason = "length"
         return bool(self.reason)
 
+    def _another_voice(self, before: int) -> int | None:
+        found = ANOTHER_VOICE.search(self.text, max(0, before - VOICE_TAIL_CHARS))
+        return found.start() if found is not None and found.start() > 0 else None
+
     def kept(self) -> str:
-        """The reply as it should stand: up to its last whole sentence, without a loop."""
+        """The reply as it should stand: up to its last whole sentence, without a loop or another's words."""
         text = self.text
-        if self.reason == "repetition":
+        if self.reason == "another voice":
+            text = text[: ANOTHER_VOICE.search(text).start()].rstrip()
+        elif self.reason == "repetition":
             text = text[: loop_start(text)].rstrip(" ,;:—–-")
         elif self.reason == "sentences":
             ends = [m.end() for m in _SENTENCE_END.finditer(text)]

@@ -420,3 +420,12 @@ async def test_an_engine_that_never_stops_talking_is_stopped_and_the_reply_kept(
     assert (await refreshed(conversation)).phase == Phase.REVIEW
     brief = next(m for m in await stored(conversation) if m.kind == "brief").brief
     assert brief["positive_prompt"].startswith("a fox a fox") and brief["steps"] > 0
+
+
+async def test_a_brief_prompt_that_copies_the_conversation_keeps_only_its_own_words(alice, fake_ollama, fake_comfyui):
+    copied = {"positive_prompt": "a red fox asleep, amber light, Luna, the style lead, said: “I love it”"}
+    fake_ollama.responder = pixel_answers(json.dumps(copied))
+    conversation = await start(alice, idea="a red fox asleep", settings={"rounds": {"ideation": 1, "refinement": 1}})
+    await run(conversation)
+    brief = next(m for m in await stored(conversation) if m.kind == "brief").brief
+    assert brief["positive_prompt"] == "a red fox asleep, amber light"

@@ -65,3 +65,24 @@ def test_a_reply_far_longer_than_its_budget_is_stopped_at_a_word():
     watch = ReplyWatch(max_chars=100)
     stopped = any(watch.feed(word + " ") for word in ["endless"] + [f"word{n}" for n in range(200)])
     assert stopped and watch.reason == "length" and watch.kept().endswith("…") and len(watch.kept()) <= 110
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The team is excited.\n\nPixel, the technical director, said: \"Pixel's brief: a fox",
+        "A low camera works best. Saga: and the fox sleeps",
+        "A low camera works best.\n[Lens]: too vague",
+        "A low camera works best. The artist said: make it blue",
+    ],
+)
+def test_a_reply_that_goes_on_as_someone_else_is_stopped_where_they_begin(text):
+    watch = ReplyWatch(max_chars=10_000)
+    stopped = any(watch.feed(text[i : i + 5]) for i in range(0, len(text), 5))
+    assert stopped and watch.reason == "another voice"
+    assert watch.kept() in ("The team is excited.", "A low camera works best.")
+
+
+def test_a_name_inside_a_sentence_is_not_another_voice():
+    watch = ReplyWatch(max_chars=10_000)
+    assert not any(watch.feed(part) for part in ["Building on what Luna said: ", "amber light works. ", "Lunar: no."])
