@@ -329,3 +329,63 @@ def test_a_rework_uploads_its_image_under_the_owners_unguessable_folder_and_name
     assert folder != uploads.user_folder(bob.pk) and name != uploads.file_name(output.pk + 1)
     [load] = [n for n in fake_comfyui.prompts[-1]["prompt"].values() if n["class_type"] == "LoadImage"]
     assert load["inputs"]["image"] == f"{folder}/{name}"
+
+
+# Every endpoint a run calls. A 5xx there is a passing fault (a restarting server, a proxy): the job is tried
+# again and completes; a 4xx is an answer no retry changes: the job fails at once, with ComfyUI's words.
+RUN_ENDPOINTS = ["/prompt", "/history", "/view"]
+
+
+@pytest.mark.parametrize("path", RUN_ENDPOINTS)
+def test_a_passing_5xx_on_any_endpoint_is_retried_once_and_the_job_completes(make_generation, fake_comfyui, path):
+    generation = make_generation()
+    fake_comfyui.fail_path(path, 503)
+    generation = run(generation)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert generation.attempts == 2
+    assert fake_comfyui.hits(path) >= 2
+
+
+def test_the_catalog_failing_costs_the_job_nothing(make_generation, fake_comfyui):
+    generation = make_generation()
+    fake_comfyui.fail_path("/object_info", 503)
+    generation = run(generation)
+    assert generation.status == Generation.Status.COMPLETE and generation.attempts == 1
+
+
+@pytest.mark.parametrize("path", RUN_ENDPOINTS)
+def test_a_4xx_on_any_endpoint_fails_the_job_after_one_attempt(make_generation, fake_comfyui, path):
+    generation = make_generation()
+    fake_comfyui.fail_path(path, 403, body="forbidden by the proxy")
+    generation = run(generation)
+    assert generation.status == Generation.Status.FAILED
+    assert generation.attempts == 1, generation.error
+    assert "403" in generation.error or "forbidden" in generation.error
+
+
+def test_a_5xx_that_lasts_fails_the_job_after_every_retry_with_the_count(make_generation, fake_comfyui, settings):
+    generation = make_generation()
+    fake_comfyui.fail_path("/prompt", 502, times=settings.GENERATION_MAX_RETRIES + 1)
+    generation = run(generation)
+    assert generation.status == Generation.Status.FAILED
+    assert generation.attempts == settings.GENERATION_MAX_RETRIES + 1
+    assert f"gave up after {settings.GENERATION_MAX_RETRIES + 1} attempts" in generation.error
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(503, 2), (400, 1)])
+def test_a_rework_upload_that_fails_is_retried_only_when_it_can_pass(
+    make_generation, fake_comfyui, alice, status, attempts
+):
+    from io import BytesIO
+
+    from .test_gallery_view import stored_output
+
+    source = make_generation()
+    buffer = BytesIO()
+    Image.new("RGB", (64, 64), "teal").save(buffer, "PNG")
+    stored_output(source, data=buffer.getvalue())
+    Generation.objects.filter(pk=source.pk).update(status="complete")
+    fake_comfyui.fail_path("/upload/image", status)
+    rework = run(generate.rework(Generation.objects.get(pk=source.pk), user=alice))
+    assert rework.attempts == attempts
+    assert rework.status == (Generation.Status.COMPLETE if status >= 500 else Generation.Status.FAILED), rework.error

@@ -122,6 +122,10 @@ class FakeComfyUI(BackgroundServer):
         self._checkpoints = list(DEFAULT_CHECKPOINTS if checkpoints is None else checkpoints)
         self._next_failure: dict | None = None
         self._hang_next = False
+        # path -> [(status, body), ...]: the next requests to that path (no query, no ids: "/history", "/view")
+        # answer these instead, in order; any endpoint can fail like a real server behind a proxy would.
+        self._path_failures: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._hits: collections.Counter = collections.Counter()
         # Records (read them through the properties below).
         self._prompts: list[dict] = []
         self._interrupts: list[str | None] = []
@@ -214,15 +218,38 @@ class FakeComfyUI(BackgroundServer):
                 raise TimeoutError("fake ComfyUI still busy")
             time.sleep(0.01)
 
+    def fail_path(self, path: str, status: int = 503, *, times: int = 1, body: str = "") -> None:
+        """The next ``times`` requests to ``path`` ("/prompt", "/history", "/view", "/upload/image", ...) answer
+        ``status`` with ``body`` (a 5xx from a proxy, or ComfyUI's own plain-text 500)."""
+        with self._lock:
+            self._path_failures[path].extend([(status, body or f"fake failure {status}")] * times)
+
+    def hits(self, path: str) -> int:
+        """How many requests reached ``path`` (failed ones included)."""
+        with self._lock:
+            return self._hits[path]
+
     def running_prompt_id(self) -> str | None:
         with self._lock:
             return self._running.prompt_id if self._running else None
+
+    @web.middleware
+    async def _injected_failures(self, request: web.Request, handler):
+        path = "/history" if request.path.startswith("/history/") else request.path
+        with self._lock:
+            self._hits[path] += 1
+            queued = self._path_failures.get(path)
+            failure = queued.popleft() if queued else None
+        if failure is not None:
+            status, body = failure
+            return web.Response(status=status, text=body)
+        return await handler(request)
 
     # -- lifecycle -------------------------------------------------------------------
     async def _startup(self) -> None:
         self._wakeup = asyncio.Event()
         self._interrupt = asyncio.Event()
-        app = web.Application(client_max_size=200 * 1024 * 1024)
+        app = web.Application(client_max_size=200 * 1024 * 1024, middlewares=[self._injected_failures])
         app.add_routes(
             [
                 web.get("/ws", self._ws),
