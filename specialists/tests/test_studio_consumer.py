@@ -151,6 +151,7 @@ async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_s
     for message in stored[1:]:
         assert message.content, "a specialist said nothing"
         assert view.bodies[message.pk] == message.content
+        view.assert_grew_cleanly(message.pk, message.content)
     token_frames = [f for f in view.frames if "beforeend:#message-" in f and "-body" in f]
     assert len(token_frames) > 3, "tokens were not streamed one by one"
     await socket.disconnect()
@@ -185,7 +186,34 @@ async def test_a_reconnect_mid_stream_shows_everything_once(open_socket, alice, 
     assert late.order == [m.pk for m in stored]
     for message in stored:
         assert late.bodies[message.pk] == message.content  # nothing lost, nothing doubled
+        late.assert_grew_cleanly(message.pk, message.content)  # not even for a moment
+        early.assert_grew_cleanly(message.pk, message.content)
     await second.disconnect()
+
+
+async def test_the_consumer_forwards_each_character_of_a_reply_once_however_the_events_overlap():
+    from specialists.consumers import StudioConsumer
+    from tests import frames as wire
+
+    consumer = StudioConsumer()
+    sent: list[str] = []
+
+    async def send(text_data=None, bytes_data=None, close=False):
+        sent.append(text_data)
+
+    consumer.send = send
+    consumer.shown = {7: 5}  # this client already shows "Hello"
+    for message_id, offset, text in [
+        (7, 0, "Hello"),  # all of it shown already
+        (7, 3, "lo wor"),  # overlaps what is shown: only " wor" is new
+        (7, 9, "ld"),  # carries on
+        (7, 9, "ld"),  # the same event again (a redelivery)
+        (8, 0, "other"),  # a bubble this client does not show yet: its bubble will carry the text
+    ]:
+        await consumer.studio_token({"message_id": message_id, "offset": offset, "text": text})
+    appended = [text for frame in sent for _, text in wire.tokens(frame)]
+    assert appended == [" wor", "ld"]
+    assert consumer.shown == {7: 11}
 
 
 async def test_an_interjection_stops_the_speaker_and_keeps_its_partial_text(open_socket, alice, fake_ollama):
@@ -313,9 +341,7 @@ async def test_opening_a_session_resumes_a_generation_the_restarted_studio_had_q
         brief, _ = normalize_brief(
             {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}, get_catalog()
         )
-        generation = Generation.objects.create(
-            session=session, template="txt2img", kind="image", parameters=brief
-        )
+        generation = Generation.objects.create(session=session, template="txt2img", kind="image", parameters=brief)
         generation.workflow = TEMPLATES["txt2img"](brief, prefix=f"t{generation.pk}")
         generation.save()
         return generation
