@@ -28,8 +28,11 @@ def test_it_starts_an_img2img_from_the_image(
 
 def test_it_rejects_another_users_generation(client, bob, make_generation, fake_comfyui):
     generation = make_generation()
+    stored_output(generation)
+    Generation.objects.filter(pk=generation.pk).update(status="complete")
     client.force_login(bob)
     assert client.post(reverse("generations:rework", args=[generation.pk])).status_code == 404
+    assert Generation.objects.count() == 1 and not fake_comfyui.uploads
 
 
 def test_it_is_refused_over_the_sessions_action_limit_and_starts_nothing(

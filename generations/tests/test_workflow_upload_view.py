@@ -88,6 +88,7 @@ def test_it_rejects_another_users_session(client, bob, alice_session):
     client.force_login(bob)
     response = upload(client, alice_session, json.dumps(graph()).encode(), positive_prompt="2.text")
     assert response.status_code == 404
+    assert not CustomWorkflow.objects.exists()
 
 
 def test_it_is_refused_over_the_sessions_action_limit_and_stores_nothing(alice_client, alice_session, actions_used_up):

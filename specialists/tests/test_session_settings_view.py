@@ -55,7 +55,11 @@ def test_it_says_when_ollama_is_down(alice_client, alice_session, fake_ollama, s
 def test_it_rejects_another_users_session(client, bob, alice_session, fake_ollama):
     client.force_login(bob)
     assert client.get(url(alice_session)).status_code == 404
-    assert client.post(url(alice_session), {"title": "pwned"}).status_code == 404
+    data = {"title": "pwned", "ideation_rounds": "3", "refinement_rounds": "2", "model_style": fake_ollama.models[0]}
+    assert client.post(url(alice_session), data).status_code == 404
+    alice_session.refresh_from_db()
+    assert alice_session.title == "Lighthouse at dusk"
+    assert alice_session.settings == {} and alice_session.model_assignments == {}
 
 
 def test_it_is_refused_over_the_sessions_action_limit_and_changes_nothing(
