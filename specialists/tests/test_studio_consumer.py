@@ -103,7 +103,7 @@ async def test_it_rejects_bad_messages_with_a_clear_error_and_stores_nothing(ope
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     with override_settings(MESSAGE_MAX_CHARS=40):
         await socket.send_json_to({"action": "message", "text": text})
         await view.drain(socket, until=lambda v: any("composer-error" in f and reason in f for f in v.frames))
@@ -115,12 +115,12 @@ async def test_it_rejects_malformed_frames(open_socket, alice):
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     await socket.send_to(text_data="{not json")
     await socket.send_json_to(["a", "list"])
     await socket.send_json_to({"action": "drop-tables"})
     await socket.send_to(bytes_data=b"\x00\x01")
-    await view.drain(socket)
+    await view.drain(socket, until=lambda v: sum("composer-error" in f for f in v.frames) >= 4)
     alerts = [f for f in view.frames if "composer-error" in f]
     assert len(alerts) == 4
     assert "binary data" in alerts[-1]
@@ -132,16 +132,30 @@ async def test_it_rejects_malformed_frames(open_socket, alice):
     await settle(session)
 
 
+async def round_heard(session, speakers: int = 3, timeout: float = 30) -> list[Message]:
+    """The messages once the artist's last words have all ``speakers`` answering, settled."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        stored = await messages_of(session)
+        users = [i for i, m in enumerate(stored) if m.role == Role.USER]
+        after = stored[users[-1] + 1 :] if users else []
+        if len(after) >= speakers and all(m.status != Message.Status.STREAMING for m in after):
+            await settle(session)
+            return await messages_of(session)
+        assert asyncio.get_running_loop().time() < deadline, f"the round was not heard out: {stored}"
+        await asyncio.sleep(0.05)
+
+
 async def heard_out(open_socket, user, idea: str = "a fox in the snow"):
     """The artist says ``idea`` and the team's round ends: the socket, what it showed, what is stored."""
     session = await make_session(user)
     socket = await open_socket(user, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     await socket.send_json_to({"action": "message", "text": idea})
-    await settle(session)
-    await view.drain(socket)
-    return socket, view, await messages_of(session)
+    stored = await round_heard(session)
+    await view.caught_up(socket, stored)
+    return socket, view, stored
 
 
 async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_socket, alice, fake_ollama):
@@ -180,8 +194,8 @@ async def test_a_reconnect_mid_stream_shows_everything_once(open_socket, alice, 
     second = await open_socket(alice, session.pk)
     late = ChatView()
     await settle(session)
-    await late.drain(second)
     stored = await messages_of(session)
+    await late.caught_up(second, stored)
     assert [m.status for m in stored] == [Message.Status.COMPLETE] * 4
     assert late.order == [m.pk for m in stored]
     for message in stored:
@@ -224,8 +238,8 @@ async def test_an_interjection_stops_the_speaker_and_keeps_its_partial_text(open
     await view.drain(socket, until=lambda v: any(len(b) > 5 for i, b in v.bodies.items() if i != min(v.bodies)))
     await socket.send_json_to({"action": "message", "text": "actually, make it a wolf"})
     await settle(session)
-    await view.drain(socket)
     stored = await messages_of(session)
+    await view.caught_up(socket, stored)
     cut = stored[1]
     assert cut.role == Role.STYLE and cut.status == Message.Status.INTERRUPTED and cut.content
     interjection = stored[2]
@@ -240,7 +254,7 @@ async def test_flooding_is_rate_limited_and_nothing_accepted_is_lost(open_socket
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     with override_settings(ACTION_RATE_LIMIT=3):
         for n in range(6):
             await socket.send_json_to({"action": "message", "text": f"message {n}"})
@@ -255,10 +269,10 @@ async def test_flooding_is_rate_limited_and_nothing_accepted_is_lost(open_socket
 async def test_every_action_counts_against_the_one_rate_limit_and_a_refused_one_stores_nothing(
     open_socket, alice, fake_ollama, action
 ):
-    session = await make_session(alice, idea="a fox")
+    session = await make_session(alice)  # nothing for the team to answer: nothing changes unless an action does
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     before = [(m.pk, m.role, m.content, m.status) for m in await messages_of(session)]
     with override_settings(ACTION_RATE_LIMIT=2):
         for _ in range(2):  # spends the minute's budget and changes nothing: this is the first phase
@@ -277,7 +291,7 @@ async def test_the_artist_can_move_between_phases(open_socket, alice, fake_ollam
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     await socket.send_json_to({"action": "back"})
     await view.drain(socket, until=lambda v: any("already the first phase" in f for f in v.frames))
     await socket.send_json_to({"action": "advance"})
@@ -296,8 +310,9 @@ async def test_pause_stops_the_team_and_keeps_what_was_said(open_socket, alice, 
     await view.drain(socket, until=lambda v: any(len(b) > 5 for i, b in v.bodies.items() if i != min(v.bodies)))
     await socket.send_json_to({"action": "stop", "text": "ignored"})
     await settle(session)
-    await view.drain(socket)
     stored = await messages_of(session)
+    await view.caught_up(socket, stored)
+    await view.drain(socket, until=lambda v: any("You paused the team" in f for f in v.frames))
     assert [m.role for m in stored] == [Role.USER, Role.STYLE, Role.SYSTEM]
     assert stored[1].status == Message.Status.INTERRUPTED and stored[1].content
     assert stored[2].pauses is True
@@ -368,7 +383,7 @@ async def test_saying_generate_starts_the_job_and_shows_its_card_after_the_words
     socket = await open_socket(alice, session.pk)
     await settle(session)  # Lens reviews the brief first
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     await socket.send_json_to({"action": "message", "text": "generate"})
 
     [generation] = await finished_generations(session, 1, timeout=10)
@@ -402,7 +417,7 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
     socket = await open_socket(alice, session.pk)
     await settle(session)  # Lens reviews the brief first
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     before = await messages_of(session)
     await socket.send_json_to({"action": "message", "text": "generate"})
     await view.drain(socket, until=lambda v: any("Could not start the generation" in f for f in v.frames))
