@@ -20,6 +20,7 @@ from generations.services.brief_spec import (
     SIZE,
 )
 from generations.services.catalog import Catalog
+from generations.services.json_text import Structure
 
 MIN_SIZE, MAX_SIZE = SIZE.lo, SIZE.hi
 DEFAULTS = {
@@ -160,19 +161,10 @@ def _completed(cut: str) -> list[str]:
     text with its open string and brackets closed, then shortened to each earlier comma outside a string.
     The first that parses keeps the most of what was written."""
     closers: list[str] = []
-    in_string = escaped = False
     commas: list[tuple[int, list[str]]] = []
-    for index, char in enumerate(cut):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
+    structure = Structure(cut)
+    for index, char in structure:
+        if char in "{[":
             closers.append("}" if char == "{" else "]")
         elif char in "}]" and closers:
             closers.pop()
@@ -181,7 +173,7 @@ def _completed(cut: str) -> list[str]:
         elif char == ",":
             commas.append((index, list(closers)))
     whole = cut.rstrip()
-    if in_string:
+    if structure.in_string:
         whole += '"'
     # A number at the very end may have lost digits (1024 cut to 10): better without that field.
     candidates = [] if _CUT_NUMBER.search(whole) else [whole + "".join(reversed(closers))]

@@ -13,6 +13,7 @@ from django.conf import settings
 from generations.models import CustomWorkflow
 from generations.services import uploads
 from generations.services.brief import BriefError
+from generations.services.json_text import Structure
 
 MAX_NODES = 500
 MAX_DEPTH = 12
@@ -30,18 +31,8 @@ class WorkflowInvalid(ValueError):
 def _too_deep(raw: str) -> bool:
     """Bracket depth outside strings, measured before json.loads (which would recurse into it)."""
     depth = 0
-    in_string = escaped = False
-    for char in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
+    for _, char in Structure(raw):
+        if char in "[{":
             depth += 1
             if depth > MAX_DEPTH + 1:
                 return True
