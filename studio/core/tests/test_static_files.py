@@ -1,7 +1,12 @@
 import pytest
 from asgiref.testing import ApplicationCommunicator
+from django.core.asgi import get_asgi_application
 
-from studio.asgi import application
+from studio.core.static_files import StaticFiles
+
+# The handler as studio/asgi.py mounts it, without the rest of the studio's application: that would start the
+# supervisor on the test's loop, whose pub/sub subscription on Redis outlives the loop.
+application = StaticFiles(get_asgi_application())
 
 
 async def _get(path: str) -> dict:
