@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from websockets.sync.client import ClientConnection, connect
 
 from generations.clients.comfyui_events import Event, parse_message
-from studio.errors import PermanentError, TransientError
+from studio.errors import EngineError, PermanentError, TransientError
 
 DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 # Full-size previews (SaveImageWebsocket) can be several MB; websockets' default cap is 1 MiB.
@@ -143,6 +143,16 @@ class ComfyUIClient:
         records = self._json("GET", f"/history/{quote(prompt_id, safe='')}")
         return records.get(prompt_id) if isinstance(records, dict) else None
 
+    def _options_of(self, class_type: str, input_name: str) -> list[str] | None:
+        """A dropdown's options from this server's /object_info, or None when it cannot say."""
+        try:
+            info = self.object_info(class_type).get(class_type) or {}
+        except EngineError:
+            return None
+        inputs = info.get("input") or {}
+        spec = (inputs.get("required") or {}).get(input_name) or (inputs.get("optional") or {}).get(input_name)
+        return combo_options(spec)
+
     def submit(self, graph: dict, client_id: str) -> str:
         """Queue an API-format graph; returns its prompt_id. Open events(client_id) before calling."""
         response = self._request("POST", "/prompt", json={"prompt": graph, "client_id": client_id})
@@ -151,7 +161,8 @@ class ComfyUIClient:
             if isinstance(body, dict) and isinstance(body.get("error"), dict | str):
                 error = body["error"] if isinstance(body["error"], dict) else {"message": body["error"]}
                 node_errors = body.get("node_errors") or {}
-                raise WorkflowRejected(describe_rejection(error, node_errors), error=error, node_errors=node_errors)
+                message = describe_rejection(error, node_errors, options_of=self._options_of)
+                raise WorkflowRejected(message, error=error, node_errors=node_errors)
         if response.status_code == 500:
             # ComfyUI answers 500 plain text when it cannot read the request at all.
             raise PermanentError(f"ComfyUI could not process the workflow: {response.text.strip()[:500]}")
@@ -303,13 +314,23 @@ class EventStream:
 # -- human messages for /prompt rejections --------------------------------------
 
 
-def describe_rejection(error: dict, node_errors: dict) -> str:
-    """One sentence per problem, naming node id, class_type, input and what is wrong."""
+# A message names at most this many valid options, then says how many more there are.
+LISTED_OPTIONS = 30
+
+
+def _listed(options: list[str]) -> str:
+    shown = ", ".join(options[:LISTED_OPTIONS])
+    return shown if len(options) <= LISTED_OPTIONS else f"{shown} and {len(options) - LISTED_OPTIONS} more"
+
+
+def describe_rejection(error: dict, node_errors: dict, *, options_of=None) -> str:
+    """One sentence per problem, naming node id, class_type, input and what is wrong. ``options_of(class_type,
+    input_name)`` gives a dropdown's options where ComfyUI only says how many there are."""
     problems = []
     for node_id, entry in (node_errors or {}).items():
         class_type = entry.get("class_type") or "?"
         for node_error in entry.get("errors") or []:
-            problems.append(_describe_node_error(str(node_id), class_type, node_error))
+            problems.append(_describe_node_error(str(node_id), class_type, node_error, options_of))
     if problems:
         return "; ".join(dict.fromkeys(problems))
     return _describe_prompt_error(error or {})
@@ -337,7 +358,7 @@ def _describe_prompt_error(error: dict) -> str:
     return f"ComfyUI rejected the workflow: {text or kind or 'unknown error'}"
 
 
-def _describe_node_error(node_id: str, class_type: str, node_error: dict) -> str:
+def _describe_node_error(node_id: str, class_type: str, node_error: dict, options_of=None) -> str:
     kind = node_error.get("type")
     extra = node_error.get("extra_info") or {}
     details = str(node_error.get("details") or "")
@@ -352,14 +373,16 @@ def _describe_node_error(node_id: str, class_type: str, node_error: dict) -> str
         if options is None:  # ComfyUI omits lists longer than 20 options
             listed = re.search(r"not in (\[.*\])$", details)
             options = _parse_list(listed.group(1)) if listed else None
+        if options is None and options_of is not None:  # "(list of length 22)": ask the server for the list
+            options = options_of(class_type, name)
         if name in _MODEL_INPUTS:
             noun, folder = _MODEL_INPUTS[name]
             if options:
-                installed = f"installed: {', '.join(options)}"
+                installed = f"installed: {_listed(options)}"
             else:
                 installed = f"no {noun} files are installed: put one into ComfyUI/models/{folder}"
             return f"{noun} {received} is not installed in ComfyUI ({installed})"
-        allowed = f"one of {', '.join(options)}" if options else "one of the options ComfyUI offers"
+        allowed = f"one of {_listed(options)}" if options else "one of the options ComfyUI offers"
         return f"{where}: {name} {received!r} is not {allowed}"
     if kind == "value_smaller_than_min":
         minimum = limits.get("min", _number_after(node_error.get("message"), "min of"))

@@ -184,6 +184,29 @@ def test_it_lists_the_installed_checkpoints_when_the_requested_one_is_missing(fa
     )
 
 
+@pytest.mark.parametrize("count", [21, 22, 45])
+def test_with_more_checkpoints_than_comfyui_lists_the_message_still_names_them(fake_comfyui, client, count):
+    installed = [f"model_{n:02d}.safetensors" for n in range(count)]
+    fake_comfyui.set_checkpoints(installed)
+    with pytest.raises(WorkflowRejected) as rejected:
+        client.submit(_txt2img(checkpoint="sd_xl_base_1.0.safetensors"), "studio-test")
+    message = rejected.value.message
+    assert message.startswith("checkpoint sd_xl_base_1.0.safetensors is not installed in ComfyUI (installed: model_00")
+    assert "no checkpoint files are installed" not in message
+    shown = min(count, 30)
+    assert all(name in message for name in installed[:shown])
+    assert (f"and {count - 30} more" in message) is (count > 30)
+
+
+def test_a_wrong_sampler_among_many_is_named_with_the_valid_ones(fake_comfyui, client):
+    graph = _txt2img(checkpoint=fake_comfyui.checkpoints[0])
+    next(node for node in graph.values() if node["class_type"] == "KSampler")["inputs"]["sampler_name"] = "eulerr"
+    with pytest.raises(WorkflowRejected) as rejected:
+        client.submit(graph, "studio-test")
+    message = rejected.value.message
+    assert "sampler_name 'eulerr' is not one of euler, " in message and "dpmpp_2m" in message
+
+
 def test_it_reads_the_installed_list_from_a_combo_encoded_dropdown(fake_comfyui, client):
     fake_comfyui.set_checkpoints(["svd_xt.safetensors"])
     graph = {
