@@ -16,10 +16,14 @@ def articles(frame: str):
         yield int(match.group(1)), match.group(2), match.group(3), match.group(4)
 
 
+TAG = re.compile(r"<[^>]+>")
+
+
 def bodies(frame: str):
-    """(message id, whole text) of every bubble body the frame replaces."""
+    """(message id, whole text) of every bubble body the frame replaces: what a reader sees, so a settled
+    reply's rendered Markdown counts by its text."""
     for match in BODY.finditer(frame):
-        yield int(match.group(1)), html.unescape(match.group(2))
+        yield int(match.group(1)), html.unescape(TAG.sub("", match.group(2)))
 
 
 def tokens(frame: str):
