@@ -35,8 +35,9 @@ def _stem(word: str) -> str:
 
 
 def keeps_the_idea(prompt: str, idea: str) -> bool:
+    """At least half of the idea's words about the picture are in the prompt."""
     wanted = content_words(idea)
-    return not wanted or bool(wanted & content_words(prompt))
+    return len(wanted & content_words(prompt)) * 2 >= len(wanted)
 
 
 def _own_words(prompt: str) -> str:

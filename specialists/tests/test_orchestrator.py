@@ -429,3 +429,4 @@ async def test_a_brief_prompt_that_copies_the_conversation_keeps_only_its_own_wo
     await run(conversation)
     brief = next(m for m in await stored(conversation) if m.kind == "brief").brief
     assert brief["positive_prompt"] == "a red fox asleep, amber light"
+
