@@ -436,11 +436,14 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
 
 
 async def closed_after_alert(socket) -> tuple[list[str], int | None]:
-    """Frames received up to the socket's close, and its close code."""
+    """Frames received up to the socket's close, and its close code. The browser's side of the close follows,
+    as daphne would send it: the consumer leaves its groups and ends (a consumer left subscribed on Redis
+    holds the test loop's teardown)."""
     frames = []
     while True:
         output = await socket.receive_output(timeout=10)
         if output["type"] == "websocket.close":
+            await socket.disconnect(code=output.get("code") or 1000, timeout=10)
             return frames, output.get("code")
         frames.append(output.get("text", ""))
 
