@@ -22,7 +22,7 @@ CLOSE_NOT_FOUND = 4404
 MAX_FRAME_BYTES = 64 * 1024
 SIGNED_OUT = "You are signed out, so this page no longer sends anything. Reload it to sign in again."
 SESSION_GONE = "This session was deleted, so nothing more can be added to it. Go back to your sessions."
-ACTIONS = frozenset({"message", "advance", "back", "stop", "retry"})
+ACTIONS = frozenset({"message", "advance", "back", "stop", "resume", "retry"})
 # Events whose handlers never touch the database. Channels runs close_old_connections() in the
 # database thread before every event; for tokens that hop queued each one behind every session's
 # queries (hundreds of ms at 20 sessions, see PERFORMANCE.md), so these skip it.
@@ -158,6 +158,8 @@ class StudioConsumer(AsyncWebsocketConsumer):
                 await actions.move(self.session, action)
             elif action == "stop":
                 await actions.pause(self.session)
+            elif action == "resume":
+                await actions.resume(self.session)
             elif action == "retry":
                 await actions.retry(self.session)
         except actions.Rejected as exc:

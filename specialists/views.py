@@ -16,6 +16,7 @@ from specialists.models import Conversation, Message, ModelPull, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import chat_html, llm, pulls, results, sessions
 from specialists.services.phases import plan_for
+from specialists.services.turns import is_paused
 from studio.core.models import Session
 
 SESSIONS_PER_PAGE = 25
@@ -55,6 +56,7 @@ def studio(request, session_id: int):
             "session": session,
             "conversation": conversation,
             "messages_html": chat_html.render_messages(conversation),
+            "paused": is_paused(conversation),
             "personas": PERSONAS.values(),
             "max_chars": settings.MESSAGE_MAX_CHARS,
             **chat_html.phase_context(conversation),

@@ -13,7 +13,7 @@ from specialists.models import Actor, Conversation, Message, Phase, Role, artist
 from specialists.services import llm, notify, orchestrator
 from specialists.services.live import live
 from specialists.services.phases import plan_for
-from specialists.services.turns import current_turn, latest_brief
+from specialists.services.turns import current_turn, is_paused, latest_brief
 from studio.core.models import Session
 
 GENERATE_INTENT = re.compile(
@@ -34,6 +34,7 @@ class Posted:
     # What saying "generate" started: the card's message, or why nothing could start.
     generation_message_id: int | None = None
     refusal: str = ""
+    was_paused: bool = False
 
 
 def validate_text(text) -> str:
@@ -66,6 +67,7 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
     with transaction.atomic():
         session = Session.objects.select_for_update().get(pk=session_id)
         conversation = Conversation.objects.current(session)
+        was_paused = is_paused(conversation)
         phase = conversation.phase
         brief_to_generate = None
         changed = False
@@ -84,7 +86,7 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
             if set(plan_for(phase, session.settings).speakers) <= finished:
                 conversation.next_round()
         message = conversation.append_message(Role.USER, text)
-        posted = Posted(message, phase_changed=changed)
+        posted = Posted(message, phase_changed=changed, was_paused=was_paused)
         if brief_to_generate is not None:
             # In the same trip to the database thread and the same transaction: each extra trip queued
             # behind every other session's queries, each extra commit waited for the disk, and with many
@@ -119,6 +121,8 @@ async def post_message(session: Session, user, text, *, replaying: bool = False)
         await notify.message_added(session.pk, posted.generation_message_id)
     if posted.phase_changed or posted.generation_message_id is not None:
         await notify.phase_changed(message.conversation_id)
+    if posted.was_paused:
+        await notify.pause_changed(message.conversation_id)  # the artist's words let the team go on
     if posted.refusal:
         raise Rejected(posted.refusal)
     return posted
@@ -142,21 +146,48 @@ async def move(session: Session, direction: str) -> None:
 
 
 @sync_to_async
-def _pause(conversation: Conversation) -> Message:
-    return conversation.append_message(
-        Role.SYSTEM,
-        "You paused the team. Send a message to continue.",
-        kind=Message.Kind.NOTICE,
-        opens_turn=True,
-        pauses=True,
-    )
+def _pause(conversation: Conversation) -> Message | None:
+    with transaction.atomic():
+        Session.objects.select_for_update().get(pk=conversation.session_id)  # two Pause clicks at once: one notice
+        if is_paused(conversation):
+            return None
+        return conversation.append_message(
+            Role.SYSTEM,
+            "You paused the team. Send a message, or press Resume, to go on.",
+            kind=Message.Kind.NOTICE,
+            opens_turn=True,
+            pauses=True,
+        )
 
 
 async def pause(session: Session) -> None:
     conversation = await _conversation(session.pk)
     notice = await _pause(conversation)
+    if notice is None:
+        raise Rejected("The team is already paused. Send a message, or press Resume, to go on.")
     await live().set_interrupt(conversation.pk, notice.pk)
     await notify.message_added(session.pk, notice.pk)
+    await notify.pause_changed(conversation.pk)
+
+
+@sync_to_async
+def _resume(conversation: Conversation) -> Message | None:
+    with transaction.atomic():
+        Session.objects.select_for_update().get(pk=conversation.session_id)
+        if not is_paused(conversation):
+            return None
+        return conversation.append_message(
+            Role.SYSTEM, "You let the team go on.", kind=Message.Kind.NOTICE, opens_turn=True
+        )
+
+
+async def resume(session: Session) -> None:
+    conversation = await _conversation(session.pk)
+    notice = await _resume(conversation)
+    if notice is None:
+        raise Rejected("The team is not paused.")
+    await notify.message_added(session.pk, notice.pk)
+    await notify.pause_changed(conversation.pk)
 
 
 @sync_to_async

@@ -11,6 +11,7 @@ from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
 from specialists.models import PHASE_ORDER, Conversation, Message, Phase, artist_step
 from specialists.personas import PERSONAS
+from specialists.services.turns import is_paused
 from studio.core.models import Session
 
 
@@ -90,7 +91,13 @@ def render_phase(conversation: Conversation, *, oob: bool = True) -> str:
 
 
 def render_composer(session: Session, *, error: str = "", text: str = "", oob: bool = True) -> str:
-    return render_to_string("core/_composer.html", {"session": session, "error": error, "text": text, "oob": oob})
+    paused = is_paused(Conversation.objects.current(session))
+    context = {"session": session, "error": error, "text": text, "oob": oob, "paused": paused}
+    return render_to_string("core/_composer.html", context)
+
+
+def render_pause_control(conversation: Conversation) -> str:
+    return render_to_string("core/_pause_control.html", {"paused": is_paused(conversation), "control_oob": True})
 
 
 def render_alert(text: str) -> str:

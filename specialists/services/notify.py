@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from specialists.models import Conversation
-from specialists.services.chat_html import render_phase
+from specialists.services.chat_html import render_pause_control, render_phase
 from studio.core.services.broadcast import group_name, push_html, push_html_sync, run_from_sync
 
 
@@ -38,6 +38,17 @@ async def message_changed(session_id: int, message_id: int) -> None:
 async def phase_changed(conversation_id: int) -> None:
     conversation, html = await sync_to_async(_phase_html)(conversation_id)
     await push_html(conversation.session_id, html)
+
+
+async def pause_changed(conversation_id: int) -> None:
+    """The composer's Pause or Resume button, for every browser on the session (their typed text untouched)."""
+    conversation, html = await sync_to_async(_pause_html)(conversation_id)
+    await push_html(conversation.session_id, html)
+
+
+def _pause_html(conversation_id: int):
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return conversation, render_pause_control(conversation)
 
 
 def _phase_html(conversation_id: int):

@@ -31,6 +31,12 @@ def current_turn(messages: list[Message]) -> tuple[Message | None, list[Message]
     return None, []
 
 
+def is_paused(conversation: Conversation) -> bool:
+    """The artist paused the team and has not let it go on since."""
+    anchor, _ = current_turn(list(conversation.messages.order_by("order")))
+    return bool(anchor is not None and anchor.pauses)
+
+
 def next_step(conversation: Conversation) -> Step | None:
     messages = list(conversation.messages.order_by("order"))
     anchor, after = current_turn(messages)

@@ -319,6 +319,44 @@ async def test_pause_stops_the_team_and_keeps_what_was_said(open_socket, alice, 
     assert stored[1].status == Message.Status.INTERRUPTED and stored[1].content
     assert stored[2].pauses is True
     assert "You paused the team" in view.frames[-1] or any("You paused the team" in f for f in view.frames)
+    await view.drain(
+        socket, until=lambda v: any('id="pause-control"' in f and ">Resume</button>" in f for f in v.frames)
+    )
+    await socket.disconnect()
+
+
+async def test_pause_is_idempotent_and_resume_lets_the_team_go_on(open_socket, alice, fake_ollama):
+    fake_ollama.token_delay = 0.05
+    session = await make_session(alice, idea="a fox in the snow")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.drain(socket, until=lambda v: any(len(b) > 5 for i, b in v.bodies.items() if i != min(v.bodies)))
+    for _ in range(3):
+        await socket.send_json_to({"action": "stop"})
+    await view.drain(socket, until=lambda v: sum("already paused" in f for f in v.frames) == 2)
+    await settle(session)
+    stored = await messages_of(session)
+    assert [m.pauses for m in stored].count(True) == 1, "each Pause added a notice"
+
+    fake_ollama.token_delay = 0
+    await socket.send_json_to({"action": "resume"})
+    await view.drain(
+        socket, until=lambda v: any('id="pause-control"' in f and ">Pause</button>" in f for f in v.frames)
+    )
+    def answered_after_resuming(messages) -> list:
+        resumed = [i for i, m in enumerate(messages) if m.content == "You let the team go on."]
+        after = messages[resumed[-1] + 1 :] if resumed else []
+        done = len(after) == 3 and all(m.status == Message.Status.COMPLETE for m in after)
+        return after if done else []
+
+    deadline = asyncio.get_running_loop().time() + 30
+    while not (after := answered_after_resuming(await messages_of(session))):
+        assert asyncio.get_running_loop().time() < deadline, "the team did not go on after Resume"
+        await asyncio.sleep(0.05)
+    assert [m.role for m in after] == [Role.STYLE, Role.COMPOSITION, Role.STORY]
+    await settle(session)
+    await socket.send_json_to({"action": "resume"})
+    await view.drain(socket, until=lambda v: any("The team is not paused." in f for f in v.frames))
     await socket.disconnect()
 
 

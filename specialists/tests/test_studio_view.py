@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -91,3 +93,14 @@ def test_a_settled_reply_shows_its_markdown_formatted_and_a_streaming_one_as_it_
     assert "<strong>Amber</strong> light" in html
     assert '<a href="https://example.org/ref" rel="noopener noreferrer nofollow">a reference</a>' in html
     assert "**not markdown**, the artist" in html and "**still typing" in html
+
+
+def test_a_reply_interrupted_before_its_first_word_leaves_no_empty_bubble(alice_client, alice_session):
+    from specialists.models import Conversation, Message, Role
+
+    conversation = Conversation.objects.create(session=alice_session)
+    empty = conversation.append_message(Role.STYLE, "", status=Message.Status.INTERRUPTED)
+    partial = conversation.append_message(Role.COMPOSITION, "A low", status=Message.Status.INTERRUPTED)
+    html = alice_client.get(alice_session.get_absolute_url()).content.decode()
+    assert re.search(rf'<article id="message-{empty.pk}"[^>]*\shidden>', html)
+    assert not re.search(rf'<article id="message-{partial.pk}"[^>]*\shidden>', html)
