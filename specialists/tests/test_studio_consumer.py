@@ -291,6 +291,8 @@ async def test_every_action_counts_against_the_one_rate_limit_and_a_refused_one_
 
 async def test_the_artist_can_move_between_phases(open_socket, alice, fake_ollama):
     session = await make_session(alice)
+    # Enough refinement rounds that the team does not move on by itself before the test looks.
+    await sync_to_async(Session.objects.filter(pk=session.pk).update)(settings={"rounds": {"refinement": 5}})
     socket = await open_socket(alice, session.pk)
     view = ChatView()
     await view.opened(socket)
