@@ -14,6 +14,8 @@ from typing import Protocol, runtime_checkable
 
 import httpx
 
+from studio.errors import PermanentError
+
 # One client per engine serves every session in the process: keep a connection per streaming session
 # alive between replies (with 8, a hundred sessions opened 92 new connections a reply), and never make
 # a session wait for a pool slot.
@@ -156,6 +158,15 @@ async def paced_lines(response: httpx.Response, between: float) -> AsyncIterator
     finally:
         if watch is not None:
             watch.close()
+
+
+def permanent_error(table, message: str, model: str) -> PermanentError | None:
+    """The first (pattern, sentence) of an engine's table that ``message`` matches, as the PermanentError to
+    raise; the sentence may name {model} and the pattern's named groups."""
+    for pattern, sentence in table:
+        if found := pattern.search(message):
+            return PermanentError(sentence.format(model=model, **found.groupdict()))
+    return None
 
 
 def same_model(requested: str, installed: str) -> bool:

@@ -15,6 +15,7 @@ from specialists.clients.base import (
     ModelInfo,
     ReplyPaused,
     paced_lines,
+    permanent_error,
     stream_timeout,
 )
 from studio.errors import EngineError, PermanentError, TransientError
@@ -284,9 +285,8 @@ class OllamaClient:
     def _classified(self, message: str, model: str | None, status: int | None = None) -> EngineError:
         """An error text from Ollama (with its HTTP status; None in the middle of a reply) as the sentence to
         show: permanent where a retry cannot help."""
-        for pattern, sentence in PERMANENT_ERRORS:
-            if found := pattern.search(message):
-                return PermanentError(sentence.format(model=model or "this model", **found.groupdict()))
+        if permanent := permanent_error(PERMANENT_ERRORS, message, model or "this model"):
+            return permanent
         if status is None:
             return TransientError(f"Ollama reported an error in the middle of a reply: {message}. Try again.")
         if status == 503:

@@ -16,6 +16,7 @@ from specialists.clients.base import (
     ModelInfo,
     ReplyPaused,
     paced_lines,
+    permanent_error,
     stream_timeout,
 )
 from studio.errors import EngineError, PermanentError, TransientError
@@ -263,9 +264,8 @@ class OpenAICompatClient:
 
     def _classified(self, message: str, model: str | None, status: int | None = None) -> EngineError:
         """An error text as the sentence to show; permanent where a retry cannot help."""
-        for pattern, sentence in PERMANENT_ERRORS:
-            if pattern.search(message):
-                return PermanentError(sentence.format(model=model or "the model"))
+        if permanent := permanent_error(PERMANENT_ERRORS, message, model or "the model"):
+            return permanent
         if "validation error" in message:  # the request's shape, as llama-cpp-python's pydantic models see it
             return PermanentError(f"The model server at {self.base_url} refused the request: {_first_line(message)}")
         if status is None:

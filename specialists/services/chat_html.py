@@ -91,8 +91,8 @@ def render_phase(conversation: Conversation, *, oob: bool = True) -> str:
 
 
 def render_composer(session: Session, *, error: str = "", text: str = "", oob: bool = True) -> str:
-    paused = is_paused(Conversation.objects.current(session))
-    context = {"session": session, "error": error, "text": text, "oob": oob, "paused": paused}
+    """The composer cleared after the artist's message: their words let the team go on, so it offers Pause."""
+    context = {"session": session, "error": error, "text": text, "oob": oob, "paused": False}
     return render_to_string("core/_composer.html", context)
 
 

@@ -6,15 +6,14 @@ from django.conf import settings
 
 from generations.models import Generation
 from generations.services import gpu
-from specialists.clients.ollama import OllamaClient
 from specialists.models import Conversation, Message, Role
-from specialists.services import notify
+from specialists.services import llm, notify
 from studio.errors import EngineError
 
 
 async def _unload_ollama() -> list[str]:
     # A client of its own: this runs in a generation's worker, outside the serving process's event loop.
-    client = OllamaClient(settings.OLLAMA_URL, connect_timeout=settings.LLM_CONNECT_TIMEOUT)
+    client = llm.new_ollama_client()
     try:
         names = [m.get("name") or m.get("model") for m in await client.loaded()]
         for name in names:

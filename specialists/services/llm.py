@@ -76,6 +76,12 @@ def ollama_client() -> OllamaClient:
     return _cached(("ollama", url, *timeouts.values()), lambda: OllamaClient(url, **timeouts))
 
 
+def new_ollama_client() -> OllamaClient:
+    """An Ollama client of its own, for work outside the serving loop (a worker, a download thread): the
+    caller closes it."""
+    return OllamaClient(settings.OLLAMA_URL.rstrip("/"), **_timeouts())
+
+
 def openai_client() -> OpenAICompatClient | None:
     url = (settings.OPENAI_BASE_URL or "").rstrip("/")
     if not url:

@@ -11,12 +11,11 @@ import time
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync, sync_to_async
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from specialists.clients.ollama import OllamaClient
 from specialists.models import ModelPull
+from specialists.services import llm
 from studio.errors import EngineError
 
 # How often progress is written and a cancel request looked for.
@@ -61,9 +60,7 @@ async def _run(pull_id: int) -> str:
     pull = await ModelPull.objects.filter(pk=pull_id).afirst()
     if pull is None or pull.status != ModelPull.Status.PULLING:
         return "nothing to do"
-    client = OllamaClient(
-        settings.OLLAMA_URL, connect_timeout=settings.LLM_CONNECT_TIMEOUT, read_timeout=settings.LLM_READ_TIMEOUT
-    )
+    client = llm.new_ollama_client()
     try:
         last, installed = 0.0, False
         async with contextlib.aclosing(client.pull(pull.model)) as lines:
