@@ -1,4 +1,3 @@
-import asyncio
 import re
 
 import pytest
@@ -6,9 +5,8 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 from specialists.models import Conversation, Message, Role
-from specialists.services import runs
 from studio.core.models import Session
-from tests.fixtures.conversations import card_of
+from tests.fixtures.conversations import card_of, messages_of, settle, stored_when
 from tests.fixtures.generations import finished_generations, session_in_review
 from tests.fixtures.websockets import ChatView
 
@@ -22,16 +20,6 @@ def make_session(user, idea=None):
     if idea:
         conversation.append_message(Role.USER, idea)
     return session
-
-
-@sync_to_async
-def messages_of(session):
-    return list(Message.objects.filter(conversation__session=session).order_by("order"))
-
-
-async def settle(session):
-    conversation = await sync_to_async(lambda: Conversation.objects.current(session))()
-    await asyncio.wait_for(runs.wait_idle(conversation.pk), 20)
 
 
 async def test_it_rejects_another_users_session(open_socket, alice, bob):
@@ -133,18 +121,15 @@ async def test_it_rejects_malformed_frames(open_socket, alice):
     await settle(session)
 
 
-async def round_heard(session, speakers: int = 3, timeout: float = 30) -> list[Message]:
+async def round_heard(session, speakers: int = 3) -> list[Message]:
     """The messages once the artist's last words have all ``speakers`` answering, settled."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        stored = await messages_of(session)
+
+    def heard(stored) -> bool:
         users = [i for i, m in enumerate(stored) if m.role == Role.USER]
         after = stored[users[-1] + 1 :] if users else []
-        if len(after) >= speakers and all(m.status != Message.Status.STREAMING for m in after):
-            await settle(session)
-            return await messages_of(session)
-        assert asyncio.get_running_loop().time() < deadline, f"the round was not heard out: {stored}"
-        await asyncio.sleep(0.05)
+        return len(after) >= speakers and all(m.status != Message.Status.STREAMING for m in after)
+
+    return await stored_when(session, heard)
 
 
 async def heard_out(open_socket, user, idea: str = "a fox in the snow"):
@@ -345,18 +330,17 @@ async def test_pause_is_idempotent_and_resume_lets_the_team_go_on(open_socket, a
     await view.drain(
         socket, until=lambda v: any('id="pause-control"' in f and ">Pause</button>" in f for f in v.frames)
     )
+
     def answered_after_resuming(messages) -> list:
         resumed = [i for i, m in enumerate(messages) if m.content == "You let the team go on."]
-        after = messages[resumed[-1] + 1 :] if resumed else []
-        done = len(after) == 3 and all(m.status == Message.Status.COMPLETE for m in after)
-        return after if done else []
+        return messages[resumed[-1] + 1 :] if resumed else []
 
-    deadline = asyncio.get_running_loop().time() + 30
-    while not (after := answered_after_resuming(await messages_of(session))):
-        assert asyncio.get_running_loop().time() < deadline, "the team did not go on after Resume"
-        await asyncio.sleep(0.05)
+    def resumed_and_answered(messages) -> bool:
+        after = answered_after_resuming(messages)
+        return len(after) == 3 and all(m.status == Message.Status.COMPLETE for m in after)
+
+    after = answered_after_resuming(await stored_when(session, resumed_and_answered))
     assert [m.role for m in after] == [Role.STYLE, Role.COMPOSITION, Role.STORY]
-    await settle(session)
     await socket.send_json_to({"action": "resume"})
     await view.drain(socket, until=lambda v: any("The team is not paused." in f for f in v.frames))
     await socket.disconnect()

@@ -18,9 +18,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from specialists.models import Conversation, Message
-from specialists.services import runs
 from studio.core.models import Session
 from tests.fakes.ollama_control import FakeOllamaControl
+from tests.fixtures.conversations import messages_of, settle, stored_when  # noqa: F401 - the fault tests' helpers
 from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -111,17 +111,6 @@ def make_session(user, idea: str | None = None, **fields) -> Session:
     return session
 
 
-@sync_to_async
-def messages_of(session) -> list[Message]:
-    return list(Message.objects.filter(conversation__session=session).order_by("conversation_id", "order"))
-
-
-async def settle(session, timeout: float = 30) -> None:
-    """Wait for this process's orchestrator run on the session's conversation to end."""
-    conversation = await sync_to_async(lambda: Conversation.objects.current(session))()
-    await asyncio.wait_for(runs.wait_idle(conversation.pk), timeout)
-
-
 def _read_apart(session) -> list[Message]:
     from django.db import connection
 
@@ -133,18 +122,6 @@ def _read_apart(session) -> list[Message]:
 
 # Reads on a thread and connection of its own: never touches (or repairs) the studio's connection.
 messages_of_apart = sync_to_async(_read_apart, thread_sensitive=False)
-
-
-async def stored_when(session, predicate, timeout: float = 30, *, reader=messages_of) -> list[Message]:
-    """The session's messages once ``predicate(messages)`` holds (the run may not have started yet), after
-    this process's run has ended."""
-    deadline = time.monotonic() + timeout
-    while not predicate(stored := await reader(session)):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out; stored: {[(m.role, m.status, m.content[:40]) for m in stored]}")
-        await asyncio.sleep(0.05)
-    await settle(session, timeout)
-    return await reader(session)
 
 
 def frames_mentioning(view, text: str) -> list[str]:
