@@ -45,12 +45,26 @@ CHAT_REPLY_TOKENS = 220
 THINKING_ALLOWANCE = 1024
 
 
-def _options(role: str, backend: str, caps: Capabilities) -> dict:
+def _reply_tokens(role: str) -> int:
+    """A reply's own token budget, reasoning aside."""
+    return settings.LLM_MAX_TOKENS if role == Role.TECHNICAL else min(settings.LLM_MAX_TOKENS, CHAT_REPLY_TOKENS)
+
+
+def _options(role: str, caps: Capabilities) -> dict:
     temperature = 0.2 if role == Role.TECHNICAL else 0.8
-    limit = settings.LLM_MAX_TOKENS if role == Role.TECHNICAL else min(settings.LLM_MAX_TOKENS, CHAT_REPLY_TOKENS)
-    if caps.thinking:
-        limit += THINKING_ALLOWANCE
+    limit = _reply_tokens(role) + (THINKING_ALLOWANCE if caps.thinking else 0)
     return {"temperature": temperature, "num_predict": limit, "repeat_penalty": 1.2}
+
+
+async def _history(conversation: Conversation, role: str, client: LLMClient, caps: Capabilities, **extra) -> list:
+    """What ``role`` hears, within what the model's context holds next to its reply."""
+    return await sync_to_async(build_messages)(
+        await _load(conversation.pk),
+        role,
+        compact=client.backend == "embedded",
+        history_chars=history_budget(caps.context_length, _options(role, caps)["num_predict"]),
+        **extra,
+    )
 
 
 def _think(client: LLMClient, model: str, caps: Capabilities) -> bool | str | None:
@@ -140,14 +154,8 @@ async def speak(conversation: Conversation, step: Step) -> None:
         images = []
         if conversation.phase == Phase.COMPLETE and role == Role.CRITIC and caps.vision:
             images = await _result_images(conversation)
-        options, think = _options(role, client.backend, caps), _think(client, model, caps)
-        history = await sync_to_async(build_messages)(
-            await _load(conversation.pk),
-            role,
-            images=images,
-            compact=client.backend == "embedded",
-            history_chars=history_budget(caps.context_length, options["num_predict"]),
-        )
+        options, think = _options(role, caps), _think(client, model, caps)
+        history = await _history(conversation, role, client, caps, images=images)
         chunks = client.stream_chat(model, history, options=options, think=think)
         watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN)
         result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, watch=watch)
@@ -188,15 +196,9 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
         "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt."
     )
     caps = await llm.capabilities(client, model)
-    options, think = _options(Role.TECHNICAL, client.backend, caps), _think(client, model, caps)
-    history = await sync_to_async(build_messages)(
-        await _load(conversation.pk),
-        Role.TECHNICAL,
-        cue=cue,
-        compact=client.backend == "embedded",
-        history_chars=history_budget(caps.context_length, options["num_predict"]),
-    )
-    schema = brief_schema(catalog, max_tokens=options["num_predict"] - (THINKING_ALLOWANCE if caps.thinking else 0))
+    options, think = _options(Role.TECHNICAL, caps), _think(client, model, caps)
+    history = await _history(conversation, Role.TECHNICAL, client, caps, cue=cue)
+    schema = brief_schema(catalog, max_tokens=_reply_tokens(Role.TECHNICAL))
     chunks = client.stream_chat(model, history, format=schema, options=options, think=think)
     watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN, max_sentences=None, loops=False)
     result = await stream_reply(
