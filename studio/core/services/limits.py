@@ -20,7 +20,7 @@ class Limit:
         return ":".join([PREFIX, self.name, *map(str, parts)])
 
     def spend(self, *parts) -> bool:
-        """Count one more; False (and nothing counted beyond the limit's reach) once it is used up."""
+        """Count one more; False once this window's allowance is used up (refused tries count too)."""
         key = self._key(*parts)
         cache.add(key, 0, self.seconds)
         try:
