@@ -7,16 +7,21 @@ PYTHON ?= python3
 export PYTHON
 
 .DEFAULT_GOAL := help
-.PHONY: help run test install install-dev lint services worker-queues check-engines clean
+.PHONY: help run test mutation install install-dev lint services worker-queues check-engines clean
 
 help:
 	@echo "make run            install, migrate and start the studio (daphne; plus a Celery worker when REDIS_URL is set)"
 	@echo "make test           lint + tests on SQLite + tests on PostgreSQL/Redis + browser tests (STAGES=\"lint default\" for a subset)"
+	@echo "make mutation       mutation testing of the modules where a bug costs most (TESTING.md; not part of make test)"
 	@echo "make install        install requirements.txt into ./.venv"
 	@echo "make install-dev    install requirements-dev.txt into ./.venv"
 	@echo "make check-engines  report which models, ComfyUI servers and nodes the studio can use"
 	@echo "make services       start PostgreSQL and Redis for the scaled test stage when they are not answering"
-	@echo "make clean          remove ./.venv and test reports (keeps var/ data)"
+	@echo "make clean          remove ./.venv (keeps var/ data)"
+
+mutation:
+	@bash scripts/install.sh mutation
+	@.venv/bin/python scripts/mutation.py $(MODULES)
 
 install:
 	@bash scripts/install.sh runtime
@@ -44,4 +49,4 @@ check-engines: install
 	@.venv/bin/python manage.py check_engines
 
 clean:
-	rm -rf .venv var/test-reports
+	rm -rf .venv

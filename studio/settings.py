@@ -124,9 +124,6 @@ else:
             "NAME": DATA_DIR / "studio.sqlite3",
             "CONN_MAX_AGE": CONN_MAX_AGE,
             "CONN_HEALTH_CHECKS": True,
-            # Tests use a file too: Django's default in-memory test database fails a read that meets a
-            # worker thread's write at once ('table is locked') where the studio's file waits.
-            "TEST": {"NAME": DATA_DIR / "test-studio.sqlite3"},
             # WAL lets the web process read while a worker thread writes.
             "OPTIONS": {
                 "transaction_mode": "IMMEDIATE",

@@ -12,7 +12,9 @@ def test_it_cancels_a_queued_generation_and_pushes_the_card(alice_client, make_g
     assert cancel(alice_client, generation).status_code == 200
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELLED
-    cards = [e["html"] for e in listener.drain() if f'id="generation-{generation.pk}"' in e.get("html", "")]
+    card = f'id="generation-{generation.pk}"'
+    events = listener.drain(until=lambda events: any('data-status="cancelled"' in e.get("html", "") for e in events))
+    cards = [e["html"] for e in events if card in e.get("html", "")]
     assert cards and 'data-status="cancelled"' in cards[-1]
 
 
@@ -25,7 +27,7 @@ def test_a_running_generation_is_flagged_for_its_worker(alice_client, make_gener
     assert cancel(alice_client, generation).status_code == 200
     generation.refresh_from_db()
     assert generation.status == Generation.Status.RUNNING and generation.cancel_requested
-    assert any("cancelling" in e.get("html", "") for e in listener.drain())
+    listener.drain(until=lambda events: any("cancelling" in e.get("html", "") for e in events))
 
 
 def test_a_running_generation_whose_worker_died_is_cancelled_at_once(alice_client, make_generation):

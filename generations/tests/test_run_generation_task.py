@@ -35,9 +35,12 @@ def test_it_runs_an_image_end_to_end(make_generation, fake_comfyui, listener):
     assert output.kind == "image" and output.content_type == "image/png"
     with output.file.open("rb") as handle:
         assert Image.open(handle).size == (output.width, output.height)
-    html = " ".join(e.get("html", "") for e in listener.drain())
-    assert f'id="generation-{generation.pk}"' in html
-    assert "Step " in html  # progress was pushed while sampling
+
+    def card_and_progress(events):
+        html = " ".join(e.get("html", "") for e in events)
+        return f'id="generation-{generation.pk}"' in html and "Step " in html  # progress was pushed while sampling
+
+    listener.drain(until=card_and_progress)
     # the rest of the studio is told (the conversation's side: specialists/tests/test_generation_results.py)
     assert told == [(generation.pk, Generation.Status.COMPLETE)]
 
@@ -216,7 +219,9 @@ def test_reproducing_with_the_same_seed_stores_new_files(
 def test_progress_is_throttled_and_carries_an_eta(make_generation, fake_comfyui, listener):
     fake_comfyui.step_delay = 0.03
     generation = run(make_generation(steps=30))
-    progress = [e["html"] for e in listener.drain() if f'id="generation-{generation.pk}-progress"' in e.get("html", "")]
+    bar = f'id="generation-{generation.pk}-progress"'
+    events = listener.drain(until=lambda events: any("Step 30/30" in e.get("html", "") for e in events))
+    progress = [e["html"] for e in events if bar in e.get("html", "")]
     assert 2 <= len(progress) <= 12  # 30 steps in ~1 s: about 5 pushes a second, not one per step
     assert any("s left" in html for html in progress)
     assert "Step 30/30" in progress[-1]
@@ -225,7 +230,10 @@ def test_progress_is_throttled_and_carries_an_eta(make_generation, fake_comfyui,
 def test_live_previews_reach_the_card(make_generation, fake_comfyui, listener):
     fake_comfyui.step_delay = 0.05
     generation = run(make_generation(steps=12))
-    events = listener.drain()
+    card = f'id="generation-{generation.pk}"'
+    events = listener.drain(
+        until=lambda events: any(card in e.get("html", "") and 'data-status="complete"' in e["html"] for e in events)
+    )
     previews = [
         e["html"] for e in events if e.get("html", "").startswith(f'<img id="generation-{generation.pk}-preview"')
     ]

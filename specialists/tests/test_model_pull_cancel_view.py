@@ -27,7 +27,11 @@ def test_cancelling_stops_the_download_and_nothing_is_installed(alice_client, al
     worker.join(15)
     pull.refresh_from_db()
     assert pull.status == ModelPull.Status.CANCELLED
-    time.sleep(0.7)  # what the fake would have sent by now, had the request stayed open
+    # The fake's own record of how the download ended, not a guess at how long it would have taken.
+    deadline = time.monotonic() + 15
+    while not fake_ollama.pull_endings() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert fake_ollama.pull_endings() == [("qwen3:8b", "abandoned")]
     assert "qwen3:8b:latest" not in fake_ollama.models and "qwen3:8b" not in fake_ollama.models
 
 

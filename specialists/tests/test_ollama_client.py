@@ -49,7 +49,7 @@ async def test_it_yields_each_token_as_soon_as_it_arrives(client, fake_ollama):
         received.append(time.time())
     sent = fake_ollama.chat_requests()[0]["token_times"]
     assert received[0] < sent[-1] - 0.2, "the first token waited for the rest of the reply"
-    assert received[0] - sent[0] < 0.25
+    assert received[0] < sent[len(sent) // 2], "the first token waited for half of the reply"
 
 
 async def test_it_sends_format_options_and_images(client, fake_ollama):

@@ -16,8 +16,8 @@ def test_it_goes_back_to_refinement_with_the_result_as_context(alice_client, mak
     last = conversation.messages.order_by("-order").first()
     assert last.role == Role.USER and last.generation_id == generation.pk
     assert "refine" in last.content.lower()
-    events = listener.drain()
-    assert {"type": "studio.message", "message_id": last.pk} in events  # the consumers render and append it
+    # the consumers render and append it
+    listener.drain(until=lambda events: {"type": "studio.message", "message_id": last.pk} in events)
     # whichever process drives the conversation is told to carry on
     assert woken == [conversation.pk]
 

@@ -1,3 +1,5 @@
+import html
+import json
 import re
 
 import pytest
@@ -6,6 +8,7 @@ from django.test import override_settings
 
 from specialists.models import Conversation, Message, Role
 from studio.core.models import Session
+from tests import frames as wire
 from tests.fixtures.conversations import card_of, messages_of, settle, stored_when
 from tests.fixtures.generations import finished_generations, session_in_review
 from tests.fixtures.websockets import ChatView
@@ -100,7 +103,19 @@ async def test_it_rejects_bad_messages_with_a_clear_error_and_stores_nothing(ope
     await socket.disconnect()
 
 
-async def test_it_rejects_malformed_frames(open_socket, alice):
+def alerts_of(view) -> list[str]:
+    return [html.unescape(f) for f in view.frames if "composer-error" in f]
+
+
+def padded(action: str, size: int) -> str:
+    """A JSON frame of exactly ``size`` characters."""
+    bare = json.dumps({"action": action, "pad": ""})
+    return json.dumps({"action": action, "pad": "x" * (size - len(bare))})
+
+
+async def test_it_rejects_malformed_frames(open_socket, alice, fake_ollama):
+    from specialists.consumers import MAX_FRAME_BYTES, NOT_TEXT, TOO_LARGE, UNKNOWN_ACTION, UNREADABLE
+
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
@@ -109,12 +124,34 @@ async def test_it_rejects_malformed_frames(open_socket, alice):
     await socket.send_json_to(["a", "list"])
     await socket.send_json_to({"action": "drop-tables"})
     await socket.send_to(bytes_data=b"\x00\x01")
-    await view.drain(socket, until=lambda v: sum("composer-error" in f for f in v.frames) >= 4)
-    alerts = [f for f in view.frames if "composer-error" in f]
-    assert len(alerts) == 4
-    assert "binary data" in alerts[-1]
+    await socket.send_to(text_data=padded("drop-tables", MAX_FRAME_BYTES))  # the largest frame read
+    await socket.send_to(text_data=padded("message", MAX_FRAME_BYTES + 1))  # one character more: not read
+    await view.drain(socket, until=lambda v: len(alerts_of(v)) >= 6)
+    expected = [UNREADABLE, UNREADABLE, UNKNOWN_ACTION, NOT_TEXT, UNKNOWN_ACTION, TOO_LARGE]
+    assert [next((a for a in expected if a in alert), alert) for alert in alerts_of(view)] == expected
     assert await messages_of(session) == []
     # The socket is still open and works.
+    await socket.send_json_to({"action": "message", "text": "a fox after all"})
+    await view.drain(socket, until=lambda v: "a fox after all" in v.bodies.values())
+    await socket.disconnect()
+    await settle(session)
+
+
+async def test_a_bug_in_an_action_is_reported_and_the_socket_stays_open(open_socket, alice, fake_ollama, monkeypatch):
+    from specialists.consumers import INTERNAL_ERROR
+    from specialists.services import actions
+
+    async def broken(session, where):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(actions, "move", broken)
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    await socket.send_json_to({"action": "advance"})
+    await view.drain(socket, until=lambda v: alerts_of(v))
+    assert INTERNAL_ERROR in alerts_of(view)[0]
     await socket.send_json_to({"action": "message", "text": "a fox after all"})
     await view.drain(socket, until=lambda v: "a fox after all" in v.bodies.values())
     await socket.disconnect()
@@ -192,9 +229,9 @@ async def test_a_reconnect_mid_stream_shows_everything_once(open_socket, alice, 
     await second.disconnect()
 
 
-async def test_the_consumer_forwards_each_character_of_a_reply_once_however_the_events_overlap():
+def consumer_that_records():
+    """A consumer on no socket: what it would send goes to a list."""
     from specialists.consumers import StudioConsumer
-    from tests import frames as wire
 
     consumer = StudioConsumer()
     sent: list[str] = []
@@ -203,6 +240,11 @@ async def test_the_consumer_forwards_each_character_of_a_reply_once_however_the_
         sent.append(text_data)
 
     consumer.send = send
+    return consumer, sent
+
+
+async def test_the_consumer_forwards_each_character_of_a_reply_once_however_the_events_overlap():
+    consumer, sent = consumer_that_records()
     consumer.shown = {7: 5}  # this client already shows "Hello"
     for message_id, offset, text in [
         (7, 0, "Hello"),  # all of it shown already
@@ -215,6 +257,52 @@ async def test_the_consumer_forwards_each_character_of_a_reply_once_however_the_
     appended = [text for frame in sent for _, text in wire.tokens(frame)]
     assert appended == [" wor", "ld"]
     assert consumer.shown == {7: 11}
+
+
+async def test_a_token_after_a_gap_resends_the_whole_body_from_the_live_buffer():
+    from specialists.services.live import live
+
+    consumer, sent = consumer_that_records()
+    consumer.shown = {7: 5}  # this client shows "Hello"; the events for ", wor" never reached it
+    await live().append(7, "Hello, world")
+    await consumer.studio_token({"message_id": 7, "offset": 10, "text": "ld"})
+    assert [list(wire.bodies(frame)) for frame in sent] == [[(7, "Hello, world")]]
+    assert [list(wire.tokens(frame)) for frame in sent] == [[]]
+    assert consumer.shown == {7: 12}
+    await consumer.studio_token({"message_id": 7, "offset": 10, "text": "ld"})  # now already shown
+    assert len(sent) == 1
+
+
+async def test_a_bubble_says_how_much_text_it_carries_and_only_a_settled_one_replaces_it():
+    consumer, sent = consumer_that_records()
+    consumer.shown = {}
+    await consumer.studio_bubble({"message_id": 7, "html": "<new bubble>", "length": 5})
+    await consumer.studio_bubble({"message_id": 7, "html": "<new bubble again>", "length": 5})  # already shown
+    assert sent == ["<new bubble>"] and consumer.shown == {7: 5}
+    await consumer.studio_token({"message_id": 7, "offset": 0, "text": "Hello world"})
+    assert [list(wire.tokens(frame)) for frame in sent[1:]] == [[(7, " world")]]
+    await consumer.studio_bubble({"message_id": 7, "html": "<new bubble>", "replace": "<settled>", "length": 11})
+    assert sent[-1] == "<settled>" and consumer.shown == {7: 11}
+    await consumer.studio_bubble({"message_id": 8, "html": "<no length>"})
+    assert consumer.shown == {7: 11, 8: 0}
+
+
+async def test_a_message_event_shows_a_streaming_reply_as_far_as_the_live_buffer_goes(alice):
+    from specialists.services.live import live
+
+    session = await make_session(alice, idea="a fox in the snow")
+    reply = await sync_to_async(
+        lambda: Conversation.objects.current(session).append_message(Role.STYLE, status=Message.Status.STREAMING)
+    )()
+    await live().append(reply.pk, "Amber light, a <low> camera")
+    consumer, sent = consumer_that_records()
+    consumer.shown = {}
+    await consumer.studio_message({"message_id": reply.pk})
+    assert [m for m, *_ in wire.articles(sent[0])] == [reply.pk]
+    assert dict(wire.bodies(sent[0]))[reply.pk] == "Amber light, a <low> camera"
+    assert consumer.shown == {reply.pk: len("Amber light, a <low> camera")}
+    await consumer.studio_message({"message_id": reply.pk + 1000})  # gone (a deleted session's): nothing sent
+    assert len(sent) == 1
 
 
 async def test_an_interjection_stops_the_speaker_and_keeps_its_partial_text(open_socket, alice, fake_ollama):

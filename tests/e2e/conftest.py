@@ -4,7 +4,7 @@ One set of processes serves the whole e2e run:
   fake Ollama (tests.fakes.ollama CLI) and fake ComfyUI (tests.fakes.comfyui CLI) on free ports,
   a fresh data dir (SQLite file + media), `manage.py migrate`, daphne on a free port and, when
   DATABASE_URL and REDIS_URL are both set, a throwaway PostgreSQL database and a real Celery worker.
-Every process writes to artifacts/e2e-logs/<name>.log; a failing test gets their tails in its report.
+Every process writes to <test output>/e2e-logs/<mode>/<name>.log; a failing test gets their tails in its report.
 
 These tests only run when selected with `-m e2e` (see pytest_collection_modifyitems), so a plain
 `pytest` over the repository never starts a browser.
@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -30,7 +31,8 @@ from tests.fakes.ollama_control import FakeOllamaControl
 from tests.processes import LoggedProcess, clean_environment, free_port, wait_http, wait_log
 
 REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = REPO / "artifacts"
+# Outside the repository: scripts/test.sh names one folder per run; a bare pytest run gets a new one.
+ARTIFACTS = Path(os.environ.get("STUDIO_TEST_OUTPUT") or tempfile.mkdtemp(prefix="studio-e2e-"))
 SCALED = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
 # CI runs the suite in both modes; each keeps its own screenshots and logs.
 MODE = "scaled" if SCALED else "in-process"
@@ -100,7 +102,7 @@ def pytest_runtest_makereport(item, call):
 
 # ---- processes -------------------------------------------------------------------------------------
 class Service(LoggedProcess):
-    """A subprocess whose output goes to artifacts/e2e-logs/<mode>/<name>.log."""
+    """A subprocess whose output goes to <test output>/e2e-logs/<mode>/<name>.log."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
         super().__init__(name, argv, env, LOG_DIR / f"{name}.log")
@@ -377,7 +379,7 @@ def browser():
 
 @pytest.fixture
 def shot(request):
-    """shot(page, step) saves artifacts/screenshots/<test>-<step>.png."""
+    """shot(page, step) saves <test output>/screenshots/<mode>/<test>-<step>.png."""
 
     def _shot(page, step: str, *, full_page: bool = False) -> Path:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{request.node.name}-{step}")

@@ -255,6 +255,8 @@ class FakeOllama(BackgroundServer):
         self._models = [full_name(m) for m in self._initial[0]]
         self._failures: collections.deque[dict] = collections.deque()
         self._requests: list[dict] = []
+        # How each streamed pull ended, in order: (model, "installed") or (model, "abandoned").
+        self._pull_endings: list[tuple[str, str]] = []
         self._loaded: dict[str, float] = {}
         self._runner: web.AppRunner | None = None
         self._release: asyncio.Event | None = None
@@ -314,6 +316,7 @@ class FakeOllama(BackgroundServer):
             self._models = [full_name(m) for m in self._initial[0]]
             self._failures.clear()
             self._requests.clear()
+            self._pull_endings.clear()
             self._loaded.clear()
         self.token_delay = self._initial[1]
         self.responder = default_responder
@@ -334,6 +337,10 @@ class FakeOllama(BackgroundServer):
     def clear_requests(self) -> None:
         with self._lock:
             self._requests.clear()
+
+    def pull_endings(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._pull_endings)
 
     def chat_requests(self) -> list[dict]:
         return [r for r in self.requests if r["path"] in CHAT_PATHS]
@@ -679,6 +686,10 @@ class FakeOllama(BackgroundServer):
                 if full_name(model) not in self._models:
                     self._models.append(full_name(model))
 
+        def ended(how: str) -> None:
+            with self._lock:
+                self._pull_endings.append((model, how))
+
         if body.get("stream") is False:
             install()
             return web.json_response({"status": "success"})
@@ -689,9 +700,11 @@ class FakeOllama(BackgroundServer):
                 if self.token_delay:
                     await asyncio.sleep(self.token_delay)
                 if request.transport is None or request.transport.is_closing():
-                    return response  # the client went away: Ollama stops the pull, nothing is installed
+                    ended("abandoned")  # the client went away: Ollama stops the pull, nothing is installed
+                    return response
                 if step["status"] == "success":
                     install()
+                    ended("installed")
                 await response.write(_ndjson(step))
             await response.write_eof()
         except ConnectionResetError:

@@ -82,7 +82,7 @@ async def test_a_comfyui_fault_fails_the_generation_clearly_and_the_next_generat
     session = await session_in_review(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
     clear = make_fault(fake_comfyui, settings)
 
     await press_generate(session, alice)

@@ -26,7 +26,7 @@ async def test_an_idle_socket_still_gets_pushes_after_a_quiet_spell(open_socket,
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
 
     await asyncio.sleep(QUIET_SECONDS)
     await push_html(session.pk, '<p id="ping" hx-swap-oob="true">still here</p>')

@@ -26,11 +26,11 @@ async def test_ollama_down_at_the_start_of_a_turn_says_how_to_start_it_and_retry
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
 
     await socket.send_json_to({"action": "message", "text": "a lighthouse keeper's cat at dusk"})
     stored = await stored_when(session, lambda stored: any(m.status == Message.Status.FAILED for m in stored))
-    await view.drain(socket)
+    await view.caught_up(socket, stored, mentioning=(f"Ollama is not reachable at {ollama.url}",))
     assert [m.role for m in stored] == [Role.USER, Role.STYLE]
     assert stored[0].content == "a lighthouse keeper's cat at dusk"
     failed = stored[1]
@@ -42,7 +42,7 @@ async def test_ollama_down_at_the_start_of_a_turn_says_how_to_start_it_and_retry
     ollama.start()  # the artist starts Ollama and presses "Try again" right away
     await socket.send_json_to({"action": "retry"})
     stored = await stored_when(session, lambda stored: completed_roles(stored) == TEAM)
-    await view.drain(socket)
+    await view.caught_up(socket, stored)
     assert stored[0].content == "a lighthouse keeper's cat at dusk"
     for message in stored:
         if message.status == Message.Status.COMPLETE:
@@ -57,13 +57,13 @@ async def test_ollama_killed_mid_reply_keeps_the_partial_text_and_retry_resumes_
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
 
     await socket.send_json_to({"action": "message", "text": "a lighthouse keeper's cat at dusk"})
     await view.drain(socket, until=lambda v: any(len(body) > 20 for i, body in v.bodies.items() if i != min(v.bodies)))
     ollama.kill()
     stored = await stored_when(session, lambda stored: stored[-1].status != Message.Status.STREAMING)
-    await view.drain(socket)
+    await view.caught_up(socket, stored, mentioning=("Ollama stopped answering in the middle of a reply",))
     assert [m.role for m in stored] == [Role.USER, Role.STYLE]
     cut = stored[1]
     assert cut.status in (Message.Status.FAILED, Message.Status.INTERRUPTED)
@@ -76,7 +76,7 @@ async def test_ollama_killed_mid_reply_keeps_the_partial_text_and_retry_resumes_
     ollama.start()
     await socket.send_json_to({"action": "retry"})
     stored = await stored_when(session, lambda stored: completed_roles(stored) == TEAM)
-    await view.drain(socket)
+    await view.caught_up(socket, stored)
     assert view.bodies[stored[-1].pk] == stored[-1].content
     assert (await messages_of(session))[1].content == cut.content, "retrying overwrote the partial reply"
     await socket.disconnect()
@@ -89,11 +89,11 @@ async def test_a_dropped_connection_mid_reply_fails_that_reply_only_and_retry_re
     session = await make_session(alice)
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
 
     await socket.send_json_to({"action": "message", "text": "a heron at dawn"})
     stored = await stored_when(session, lambda stored: any(m.status == Message.Status.FAILED for m in stored))
-    await view.drain(socket)
+    await view.caught_up(socket, stored)
     cut = stored[1]
     assert cut.status == Message.Status.FAILED and cut.content
     assert view.bodies[cut.pk] == cut.content
@@ -110,11 +110,11 @@ async def test_a_model_that_is_not_installed_names_the_pull_command_and_works_on
     session = await make_session(alice, model_assignments={"style": "mistral-nemo"})
     socket = await open_socket(alice, session.pk)
     view = ChatView()
-    await view.drain(socket)
+    await view.opened(socket)
 
     await socket.send_json_to({"action": "message", "text": "a heron at dawn"})
     stored = await stored_when(session, lambda stored: any(m.status == Message.Status.FAILED for m in stored))
-    await view.drain(socket)
+    await view.caught_up(socket, stored, mentioning=("run `ollama pull mistral-nemo`",))
     assert [m.role for m in stored] == [Role.USER, Role.STYLE]
     assert stored[1].status == Message.Status.FAILED
     assert "ollama pull mistral-nemo" in stored[1].metadata["error"]

@@ -54,7 +54,7 @@ async def test_a_reply_left_streaming_is_interrupted_with_its_text_and_the_team_
     socket = await open_socket(alice, session.pk)
     view = ChatView()
     stored = await stored_when(session, carried_on)
-    await view.drain(socket)
+    await view.caught_up(socket, stored, mentioning=(RESTARTED,))
 
     recovered = stored[1]
     assert recovered.pk == orphan.pk
@@ -73,7 +73,7 @@ async def test_a_run_cancelled_mid_reply_leaves_an_orphan_the_restarted_studio_s
     session = await make_session(alice)
     first = await open_socket(alice, session.pk)
     before = ChatView()
-    await before.drain(first)
+    await before.opened(first)
     await first.send_json_to({"action": "message", "text": "a lighthouse keeper's cat at dusk"})
     await before.drain(first, until=lambda v: any(len(body) > 15 for i, body in v.bodies.items() if i != min(v.bodies)))
 
@@ -93,7 +93,7 @@ async def test_a_run_cancelled_mid_reply_leaves_an_orphan_the_restarted_studio_s
     second = await open_socket(alice, session.pk)
     after = ChatView()
     stored = await stored_when(session, carried_on)
-    await after.drain(second)
+    await after.caught_up(second, stored, mentioning=(RESTARTED,))
     recovered = stored[1]
     assert recovered.pk == left.pk and recovered.status == Message.Status.INTERRUPTED
     assert recovered.content.startswith(seen), "text the artist had already read was lost"
@@ -114,8 +114,7 @@ async def test_a_claim_of_a_process_that_just_died_is_taken_over_once_it_goes_st
     socket = await open_socket(alice, session.pk)  # the artist reloads at once; nobody else will come
     view = ChatView()
     stored = await stored_when(session, carried_on, timeout=15)
-    await view.drain(socket)
+    await view.caught_up(socket, stored, mentioning=(RESTARTED,))
     assert stored[1].pk == orphan.pk and stored[1].status == Message.Status.INTERRUPTED
     assert stored[1].content == "Luna here. Amber dusk"
-    assert frames_mentioning(view, RESTARTED)
     await socket.disconnect()

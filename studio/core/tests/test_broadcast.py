@@ -43,6 +43,6 @@ def test_a_push_from_a_worker_thread_reaches_the_sessions_browsers(alice_session
         pushed = threading.Thread(target=broadcast.push_html_sync, args=(alice_session.pk, "<p>done</p>"))
         pushed.start()
         pushed.join(10)
-        assert [e["html"] for e in listener.drain()] == ["<p>done</p>"]
+        assert [e["html"] for e in listener.drain(until=lambda events: events)] == ["<p>done</p>"]
     finally:
         listener.close()
