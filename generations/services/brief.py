@@ -6,6 +6,7 @@ checkpoint, sampler and scheduler only from what the server reports.
 """
 
 import json
+import math
 import random
 import re
 
@@ -219,7 +220,7 @@ def _number(value, cast, default):
         number = cast(float(value)) if cast is int else cast(value)
     except (TypeError, ValueError, OverflowError):
         return default, True
-    if number != number or number in (float("inf"), float("-inf")):  # NaN / infinities
+    if not math.isfinite(number):
         return default, True
     return number, False
 

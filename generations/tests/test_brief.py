@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from generations.services.brief import BriefError, brief_schema, normalize_brief
+from generations.services.brief import BriefError, brief_schema, normalize_brief, parse, prompt_limits
 from generations.services.catalog import Catalog
 
 CATALOG = Catalog(
@@ -160,9 +160,7 @@ def test_every_bound_of_the_brief_spec_clamps_at_both_edges(name):
     bound = LIMITS[name]
     edges = ((bound.lo - 1, bound.lo), (bound.lo, bound.lo), (bound.hi, bound.hi), (bound.hi + 1, bound.hi))
     for given, expected in edges:
-        brief, _ = normalize_brief(
-            {"positive_prompt": "a fox", "media_kind": "video", name: given}, CATALOG
-        )
+        brief, _ = normalize_brief({"positive_prompt": "a fox", "media_kind": "video", name: given}, CATALOG)
         assert brief[name] == expected, (name, given)
 
 
@@ -208,3 +206,276 @@ def test_the_schema_asks_for_prompts_that_leave_the_brief_room_in_the_token_budg
     assert prompts <= max(max_tokens * 3 - 400, 160)
     assert props["positive_prompt"]["maxLength"] >= 120 and props["negative_prompt"]["maxLength"] >= 40
     assert props["positive_prompt"]["maxLength"] > props["negative_prompt"]["maxLength"]
+
+
+# ---- the schema Pixel fills in: every bound at its edges --------------------------------------------------------
+MISSING = object()
+ASKED = {
+    "positive_prompt": "a fox in snow",
+    "negative_prompt": "",
+    "checkpoint": "sd_xl_base_1.0.safetensors",
+    "width": 1024,
+    "height": 768,
+    "steps": 25,
+    "cfg": 7.0,
+    "sampler": "euler",
+    "scheduler": "normal",
+    "seed": 0,
+    "media_kind": "image",
+    "frames": 14,
+    "fps": 8,
+}
+
+
+def refused(schema: dict, **changes) -> bool:
+    from jsonschema import Draft202012Validator
+
+    brief = {key: value for key, value in {**ASKED, **changes}.items() if value is not MISSING}
+    return any(Draft202012Validator(schema).iter_errors(brief))
+
+
+def test_the_schema_takes_each_number_at_its_edges_and_refuses_one_step_past_them():
+    from generations.services.brief_spec import ASK_MAX_SEED, ASK_SIZE_MULTIPLE, LIMITS
+
+    schema = brief_schema(CATALOG)
+    assert not refused(schema)
+    for name in ("width", "height", "steps", "cfg", "frames", "fps"):
+        low, high = LIMITS[name].ask
+        step = ASK_SIZE_MULTIPLE if name in ("width", "height") else 1
+        assert not refused(schema, **{name: low}) and not refused(schema, **{name: high}), name
+        assert refused(schema, **{name: low - step}) and refused(schema, **{name: high + step}), name
+    assert refused(schema, width=1024 + 8) and refused(schema, height=768 + 8)  # not a multiple of 64
+    assert refused(schema, steps=25.5) and not refused(schema, cfg=6.5)  # steps are whole, cfg need not be
+    assert not refused(schema, seed=ASK_MAX_SEED) and refused(schema, seed=ASK_MAX_SEED + 1)
+    assert refused(schema, seed=-1) and refused(schema, seed="42")
+
+
+def test_the_schema_takes_only_named_choices_and_prompts_within_their_lengths():
+    schema = brief_schema(CATALOG, max_tokens=600)
+    positive, negative = prompt_limits(600)
+    for field, value in [("checkpoint", "dreamshaper_8.safetensors"), ("sampler", "lms"), ("scheduler", "exp")]:
+        assert refused(schema, **{field: value}), field
+    assert not refused(schema, media_kind="video") and refused(schema, media_kind="gif")
+    assert refused(schema, positive_prompt="a fox in") and not refused(schema, positive_prompt="a fox in s")
+    assert not refused(schema, positive_prompt="x" * positive) and refused(schema, positive_prompt="x" * (positive + 1))
+    assert not refused(schema, negative_prompt="x" * negative) and refused(schema, negative_prompt="x" * (negative + 1))
+    assert refused(schema, positive_prompt=42) and refused(schema, sampler=1)
+
+
+def test_the_schema_requires_what_a_render_needs_and_nothing_more():
+    schema = brief_schema(CATALOG)
+    for field in ("positive_prompt", "negative_prompt", "width", "height", "steps", "cfg", "sampler", "scheduler"):
+        assert refused(schema, **{field: MISSING}), field
+    for field in ("checkpoint", "seed", "media_kind", "frames", "fps"):
+        assert not refused(schema, **{field: MISSING}), field
+
+
+def test_the_schema_leaves_a_choice_open_when_the_server_lists_nothing_and_never_offers_a_video_model_for_text():
+    bare = Catalog(available=False, checkpoints=[], samplers=[], schedulers=[], node_types=set())
+    assert not refused(brief_schema(bare), checkpoint="anything.safetensors", sampler="lms", scheduler="exp")
+    with_video = Catalog(
+        available=True,
+        checkpoints=["svd_xt.safetensors", "sd_xl_base_1.0.safetensors"],
+        samplers=["euler"],
+        schedulers=["normal"],
+        node_types={"KSampler"},
+    )
+    assert brief_schema(with_video)["properties"]["checkpoint"]["enum"] == ["sd_xl_base_1.0.safetensors"]
+    only_video = Catalog(
+        available=True, checkpoints=["svd_xt.safetensors"], samplers=[], schedulers=[], node_types=set()
+    )
+    assert brief_schema(only_video)["properties"]["checkpoint"]["enum"] == ["svd_xt.safetensors"]
+
+
+@pytest.mark.parametrize(
+    "max_tokens, expected",
+    [
+        (None, (1500, 600)),  # no budget named: the widest asked for
+        (0, (1500, 600)),
+        (600, (910, 490)),  # (600 tokens x 3 characters - 400 for the rest) split 65:35
+        (1000, (1500, 600)),  # room for more than is ever asked for
+        (100, (120, 40)),  # no room at all: still a prompt worth the name
+        (140, (120, 40)),
+    ],
+)
+def test_the_prompts_asked_for_fit_the_engines_token_budget(max_tokens, expected):
+    assert prompt_limits(max_tokens) == expected
+
+
+# ---- what normalising says and keeps, case by case ---------------------------------------------------------------
+SIZE_RULE = "(a multiple of 8 between 64 and 2048)"
+
+
+@pytest.mark.parametrize(
+    "raw, kept, said",
+    [
+        (
+            {"prompt": "  a fox\n in   snow ", "steps": "12.7", "cfg": "inf", "width": 1000, "height": "nan"},
+            {"positive_prompt": "a fox in snow", "steps": 12, "cfg": 7.0, "width": 1000, "height": 1024},
+            ["cfg adjusted to 7.0 (1–30).", "height was not a number; using 1024."],
+        ),
+        ({"cfg": "nan"}, {"cfg": 7.0}, ["cfg adjusted to 7.0 (1–30)."]),
+        (
+            {"cfg": "-inf", "steps": "many"},
+            {"cfg": 7.0, "steps": 25},
+            ["steps adjusted to 25 (1–150).", "cfg adjusted to 7.0 (1–30)."],
+        ),
+        (
+            {"steps": 0, "cfg": 0.5},
+            {"steps": 1, "cfg": 1.0},
+            ["steps adjusted to 1 (1–150).", "cfg adjusted to 1.0 (1–30)."],
+        ),
+        ({"steps": 150, "cfg": 30}, {"steps": 150, "cfg": 30.0}, []),
+        (
+            {"width": 10**9, "height": 10**9 - 1},
+            {"width": 2048, "height": 2048},
+            [
+                f"width (out of range) adjusted to 2048 {SIZE_RULE}.",
+                f"height 999999999 adjusted to 2048 {SIZE_RULE}.",
+            ],
+        ),
+        (
+            {"width": -5, "height": 60},
+            {"width": 64, "height": 64},
+            [
+                f"width -5 adjusted to 64 {SIZE_RULE}.",
+                f"height 60 adjusted to 64 {SIZE_RULE}.",
+            ],
+        ),
+        ({"width": "x"}, {"width": 1024}, ["width was not a number; using 1024."]),
+        (
+            {"sampler": "lms", "scheduler": "", "checkpoint": "dreamshaper_8.safetensors", "media_kind": "gif"},
+            {
+                "sampler": "euler",
+                "scheduler": "normal",
+                "checkpoint": "sd_xl_base_1.0.safetensors",
+                "media_kind": "image",
+            },
+            [
+                "checkpoint 'dreamshaper_8.safetensors' is not available on the ComfyUI server; "
+                "using sd_xl_base_1.0.safetensors.",
+                "sampler 'lms' is not available on the ComfyUI server; using euler.",
+            ],
+        ),
+        (
+            {"media_kind": "video", "frames": 0, "fps": 100},
+            {"media_kind": "video", "frames": 1, "fps": 60},
+            [],
+        ),
+        ({"media_kind": "video", "frames": "x", "fps": "y"}, {"frames": 14, "fps": 8}, []),
+        ({"seed": "123456789012345678"}, {"seed": 123456789012345678}, []),
+    ],
+)
+def test_normalising_keeps_what_it_can_and_says_what_it_changed(raw, kept, said):
+    brief, warnings = normalize_brief({"positive_prompt": "a fox in snow", **raw}, CATALOG)
+    assert {key: brief[key] for key in kept} == kept
+    assert warnings == said
+    assert ("frames" in brief) == (brief["media_kind"] == "video")
+
+
+@pytest.mark.parametrize("seed", [-1, 2**63, "x", None, 1.5e30])
+def test_a_seed_out_of_range_or_not_a_number_is_replaced_by_a_random_one(seed):
+    brief, warnings = normalize_brief({"positive_prompt": "a fox in snow", "seed": seed}, CATALOG)
+    assert 0 <= brief["seed"] < 2**32 and warnings == []
+
+
+def test_the_studios_defaults_fill_what_the_brief_leaves_out():
+    defaults = {"checkpoint": "v1-5-pruned-emaonly.safetensors", "steps": 40, "sampler": "dpmpp_2m"}
+    brief, warnings = normalize_brief({"positive_prompt": "a fox in snow"}, CATALOG, defaults=defaults)
+    assert (brief["checkpoint"], brief["steps"], brief["sampler"]) == (
+        "v1-5-pruned-emaonly.safetensors",
+        40,
+        "dpmpp_2m",
+    )
+    assert warnings == []
+    brief, warnings = normalize_brief(
+        {"positive_prompt": "a fox in snow", "checkpoint": "gone.safetensors", "sampler": "lms"},
+        CATALOG,
+        defaults={"checkpoint": "also-gone.safetensors", "sampler": "ddim"},
+    )
+    # A default the server does not have either gives way to the first thing it lists.
+    assert (brief["checkpoint"], brief["sampler"]) == ("sd_xl_base_1.0.safetensors", "euler")
+    assert warnings == [
+        "checkpoint 'gone.safetensors' is not available on the ComfyUI server; using sd_xl_base_1.0.safetensors.",
+        "sampler 'lms' is not available on the ComfyUI server; using euler.",
+    ]
+
+
+def test_a_video_model_asked_to_draw_is_replaced_by_the_default_picture_model_and_the_artist_is_told_why():
+    catalog = Catalog(
+        available=True,
+        checkpoints=["svd_xt.safetensors", "sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"],
+        samplers=["euler"],
+        schedulers=["normal"],
+        node_types={"KSampler"},
+    )
+    raw = {"positive_prompt": "a fox in snow", "checkpoint": "svd_xt.safetensors"}
+    for defaults, picked in [
+        (None, "sd_xl_base_1.0.safetensors"),
+        ({"checkpoint": "v1-5-pruned-emaonly.safetensors"}, "v1-5-pruned-emaonly.safetensors"),
+    ]:
+        brief, warnings = normalize_brief(raw, catalog, defaults=defaults)
+        assert brief["checkpoint"] == picked
+        assert warnings == [
+            f"checkpoint svd_xt.safetensors is a video model: it animates a picture but cannot draw one; "
+            f"using {picked} for the picture."
+        ]
+
+
+def test_without_a_server_list_the_brief_keeps_its_own_names_and_an_empty_server_is_named():
+    unknown = Catalog(available=False, checkpoints=[], samplers=[], schedulers=[], node_types=set())
+    brief, warnings = normalize_brief({"positive_prompt": "a fox in snow", "sampler": "lms"}, unknown)
+    assert (brief["sampler"], brief["scheduler"], brief["checkpoint"]) == ("lms", "normal", "")
+    assert warnings == []
+    empty = Catalog(available=True, checkpoints=[], samplers=[], schedulers=[], node_types=set())
+    _, warnings = normalize_brief({"positive_prompt": "a fox in snow"}, empty)
+    assert warnings == ["ComfyUI has no checkpoint installed: put a .safetensors file in ComfyUI/models/checkpoints."]
+
+
+def test_a_brief_without_a_prompt_says_so():
+    with pytest.raises(BriefError, match="^the brief has no positive prompt$"):
+        normalize_brief({"positive_prompt": "   ", "prompt": ""}, CATALOG)
+    with pytest.raises(BriefError, match="^the brief is neither JSON nor text$"):
+        normalize_brief(42, CATALOG)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"positive_prompt": "a fox in snow"}!',  # a character straight after the object
+        '{"positive_prompt": "a fox in snow"} There you go.',  # the object first, prose after
+        'Sure: {"positive_prompt": "a fox in snow", "extra": {"a": 1}} hope it helps',  # an object inside
+    ],
+)
+def test_a_json_brief_is_found_wherever_the_prose_puts_it(text):
+    assert parse(text)["positive_prompt"] == "a fox in snow"
+
+
+@pytest.mark.parametrize(
+    "cut, kept",
+    [
+        (
+            '{"positive_prompt": "a fox in snow", "extra": {"a": "b',
+            {"positive_prompt": "a fox in snow", "extra": {"a": "b"}},
+        ),
+        (
+            '{"positive_prompt": "a fox in snow", "loras": ["a", "b',
+            {"positive_prompt": "a fox in snow", "loras": ["a", "b"]},
+        ),
+        ('{"positive_prompt": "a fox in snow", "steps": 30   ', {"positive_prompt": "a fox in snow"}),  # 30 may be 300
+    ],
+)
+def test_a_cut_brief_is_closed_where_it_stopped(cut, kept):
+    assert parse(cut) == kept
+
+
+def test_key_value_lines_take_the_first_of_each_field_and_nothing_else():
+    text = "prompt: \"a fox in snow\"\nsampler name: 'euler'\nsteps: 20\nsteps: 40\nmood: calm\ncfg scale = 6"
+    assert parse(text) == {"positive_prompt": "a fox in snow", "sampler": "euler", "steps": "20", "cfg": "6"}
+    assert parse("prompt: a fox, 1216x832") == {"positive_prompt": "a fox, 1216x832", "width": "1216", "height": "832"}
+    assert parse("prompt: a fox, 1216x832\nwidth: 640") == {"positive_prompt": "a fox, 1216x832", "width": "640"}
+
+
+def test_a_signed_seed_of_twenty_characters_is_kept_to_the_last_digit():
+    brief, _ = normalize_brief({"positive_prompt": "a fox in snow", "seed": "+9223372036854775807"}, CATALOG)
+    assert brief["seed"] == 2**63 - 1
