@@ -17,7 +17,7 @@ def own_origin(scope) -> str | None:
     if not host:
         return None
     scheme = "https" if _is_secure(scope) else "http"
-    return f"{scheme}://{host}".lower()
+    return f"{scheme}://{host.lower()}"
 
 
 def _is_secure(scope) -> bool:

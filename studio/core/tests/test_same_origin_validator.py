@@ -37,3 +37,43 @@ def test_it_ignores_a_forwarded_proto_header_nobody_configured(settings):
     scope = _scope("https://studio.example.org", "studio.example.org", extra=((b"x-forwarded-proto", b"https"),))
     assert not origin_allowed(scope)
     assert origin_allowed(_scope("https://studio.example.org", "studio.example.org", scheme="wss"))
+
+
+def test_it_accepts_the_plain_http_page_of_a_studio_on_loopback(settings):
+    settings.ALLOWED_HOSTS = ["localhost"]
+    assert origin_allowed(_scope("http://LocalHost:8000", "localhost:8000"))
+    assert not origin_allowed(_scope("https://localhost:8000", "localhost:8000"))
+    assert not origin_allowed(_scope("http://localhost:8000", "other.example:8000"))
+
+
+async def test_the_validator_passes_what_it_allows_untouched_and_refuses_the_rest(settings):
+    from studio.core.origins import SameOriginValidator
+
+    settings.ALLOWED_HOSTS = ["localhost"]
+    reached = []
+
+    async def inner(scope, receive, send):
+        reached.append(scope)
+
+    incoming = []
+
+    async def receive():
+        # What a browser refused at the handshake sends: the connect, then the disconnect.
+        if not incoming:
+            incoming.extend([{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1006}])
+        return incoming.pop(0)
+
+    sent = []
+
+    async def send(message):
+        sent.append(message)
+
+    validator = SameOriginValidator(inner)
+    allowed = _scope("http://localhost:8000", "localhost:8000")
+    await validator(allowed, receive, send)
+    web = {"type": "http", "headers": []}  # plain HTTP is CSRF's business, not this check's
+    await validator(web, receive, send)
+    assert reached == [allowed, web] and sent == []
+
+    await validator(_scope("http://localhost:8188", "localhost:8000"), receive, send)
+    assert len(reached) == 2 and sent == [{"type": "websocket.close"}]  # refused at the handshake
