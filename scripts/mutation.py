@@ -40,6 +40,9 @@ TARGETS: dict[str, list[str]] = {
     "studio/core/services/accounts.py": [
         "studio/core/tests/test_local_user_middleware.py",
         "studio/core/tests/test_login_view.py",
+        "specialists/tests/test_studio_consumer.py::test_an_action_after_the_sign_in_ended_is_refused_and_stores_nothing",
+        "specialists/tests/test_studio_consumer.py::test_signing_out_closes_that_browsers_socket_and_no_other",
+        "specialists/tests/test_studio_consumer.py::test_deactivating_the_user_closes_all_their_sockets",
     ],
     "specialists/clients/base.py": [
         "specialists/tests/test_ollama_client.py",

@@ -18,7 +18,7 @@ class LocalUserMiddleware:
     def __call__(self, request):
         if not request.user.is_authenticated and not request.path.startswith("/admin/"):
             if auto_login_allowed(request.META.get("REMOTE_ADDR"), request.META):
-                login(request, local_user(), backend="django.contrib.auth.backends.ModelBackend")
+                login(request, local_user())
         return self.get_response(request)
 
 

@@ -46,3 +46,37 @@ def test_a_line_break_in_the_path_of_an_anonymous_htmx_request_is_quoted_not_a_5
     assert response.status_code == 401
     assert "\r" not in response["HX-Redirect"] and "\n" not in response["HX-Redirect"]
     assert response["HX-Redirect"].startswith("/accounts/login/?next=%2Fsessions%2F%0D%0A")
+
+
+def test_the_local_user_is_made_once_without_a_password_and_signed_in_on_each_new_browser(client, db):
+    from django.test import Client
+
+    client.get("/", REMOTE_ADDR="127.0.0.1")
+    other_browser = Client()
+    assert other_browser.get("/", REMOTE_ADDR="::1").wsgi_request.user.username == "local"
+    [user] = get_user_model().objects.filter(username="local")
+    assert not user.has_usable_password()
+
+
+def test_the_admin_keeps_its_own_sign_in_even_on_loopback(client, db):
+    response = client.get("/admin/", REMOTE_ADDR="127.0.0.1")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert not response.wsgi_request.user.is_authenticated
+    assert not get_user_model().objects.filter(username="local").exists()
+
+
+@override_settings(LOCAL_AUTO_LOGIN=False)
+def test_a_signed_out_visit_comes_back_to_the_page_asked_for(client, db):
+    response = client.get("/sessions/12/?tab=gallery")
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/sessions/12/%3Ftab%3Dgallery"
+    response = client.get("/sessions/12/?tab=gallery", HTTP_HX_REQUEST="true")
+    assert response["HX-Redirect"] == "/accounts/login/?next=%2Fsessions%2F12%2F"
+
+
+@pytest.mark.parametrize("path", ["/accounts/login/", "/healthz", "/static/studio.css"])
+@override_settings(LOCAL_AUTO_LOGIN=False)
+def test_the_sign_in_page_health_check_and_static_files_need_no_sign_in(client, db, path):
+    response = client.get(path)
+    assert not (response.status_code == 302 and response["Location"].startswith("/accounts/login/"))
+    assert response.status_code != 401
