@@ -45,6 +45,7 @@ TARGETS: dict[str, list[str]] = {
         "specialists/tests/test_studio_consumer.py::test_deactivating_the_user_closes_all_their_sockets",
     ],
     "specialists/clients/base.py": [
+        "specialists/tests/test_client_base.py",
         "specialists/tests/test_ollama_client.py",
         "specialists/tests/test_openai_client.py",
         "specialists/tests/test_openai_dialects.py",
