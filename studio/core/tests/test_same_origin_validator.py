@@ -46,6 +46,7 @@ def test_it_accepts_the_plain_http_page_of_a_studio_on_loopback(settings):
     assert not origin_allowed(_scope("http://localhost:8000", "other.example:8000"))
 
 
+@pytest.mark.django_db  # the denier is a Channels consumer: it tidies the database connections as each one does
 async def test_the_validator_passes_what_it_allows_untouched_and_refuses_the_rest(settings):
     from studio.core.origins import SameOriginValidator
 
