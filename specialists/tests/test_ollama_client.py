@@ -3,6 +3,7 @@
 import json
 import time
 
+import httpx
 import pytest
 
 from specialists.clients.ollama import OllamaClient
@@ -314,3 +315,126 @@ async def test_replies_reuse_one_pooled_connection(client, fake_ollama):
         await collect(client.stream_chat("llama3.2", LUNA))
     peers = {r["peer"] for r in fake_ollama.chat_requests()}
     assert len(fake_ollama.chat_requests()) == 3 and len(peers) == 1, peers
+
+
+# ---- every way an answer can go wrong, as the sentence the artist reads -----------------------------------------
+OLLAMA = "http://ollama.test:11434"
+
+
+@pytest.fixture
+def offline():
+    """A client that never connects: the error mapping is checked on its own."""
+    return OllamaClient(OLLAMA + "/", read_timeout=5, first_token_timeout=600)
+
+
+@pytest.mark.parametrize(
+    "error, during_reply, streaming, expected",
+    [
+        (httpx.ConnectError("refused"), True, True, f"Ollama is not reachable at {OLLAMA}. Start it with"),
+        (httpx.ConnectTimeout("slow"), False, False, f"Ollama is not reachable at {OLLAMA}."),
+        (httpx.PoolTimeout("full"), True, True, f"Ollama at {OLLAMA} is busy with other replies; try again"),
+        (httpx.ReadError("reset"), True, True, f"Ollama stopped answering in the middle of a reply (at {OLLAMA})"),
+        (httpx.ReadTimeout("slow"), True, False, "Ollama stopped answering in the middle of a reply"),
+        (httpx.ReadTimeout("slow"), False, False, f"Ollama at {OLLAMA} did not answer within 5 s; try again."),
+        (httpx.ReadTimeout("slow"), False, True, f"Ollama at {OLLAMA} did not start answering within 600 s:"),
+        (httpx.RemoteProtocolError("eh"), False, False, "dropped the connection (RemoteProtocolError); try again."),
+    ],
+)
+def test_each_transport_failure_is_transient_and_says_what_happened(offline, error, during_reply, streaming, expected):
+    mapped = offline._transport_error(error, during_reply=during_reply, streaming=streaming)
+    assert isinstance(mapped, TransientError) and expected in str(mapped)
+
+
+@pytest.mark.parametrize(
+    "message, status, kind, expected",
+    [
+        ("boom", None, TransientError, "Ollama reported an error in the middle of a reply: boom. Try again."),
+        ("queue full", 503, TransientError, f"Ollama at {OLLAMA} is overloaded (its queue is full)"),
+        ("boom", 500, TransientError, f"Ollama at {OLLAMA} failed (500): boom. Try again."),
+        ("odd", 499, PermanentError, "Ollama refused the request (499): odd"),
+        ("bad request", 400, PermanentError, "Ollama refused the request (400): bad request"),
+        (
+            "model requires more system memory (9.1 GiB) than is available (4.0 GiB)",
+            500,
+            PermanentError,
+            "llama3.2 needs 9.1 GiB of memory but only 4.0 GiB is free.",
+        ),
+        ("llama runner process has terminated: exit status 2", None, PermanentError, "Ollama's runner for llama3.2"),
+        ("registry.ollama.ai/library/x does not support thinking", 400, PermanentError, "does not support thinking"),
+    ],
+)
+def test_an_error_text_is_permanent_only_where_a_retry_cannot_help(offline, message, status, kind, expected):
+    mapped = offline._classified(message, "llama3.2", status)
+    assert type(mapped) is kind and expected in str(mapped)
+
+
+def test_a_permanent_error_without_a_model_names_this_model(offline):
+    assert str(offline._classified("missing data required for image input", None, 500)).startswith(
+        "this model cannot look at images."
+    )
+
+
+@pytest.mark.parametrize(
+    "response, model, expected",
+    [
+        (httpx.Response(404, json={"error": 'model "qwen3" not found, try pulling it first'}), None, "qwen3"),
+        (httpx.Response(404, json={"error": "model 'qwen3:8b' not found"}), "qwen3:8b", "qwen3:8b"),
+    ],
+)
+def test_a_missing_model_names_the_pull_command(offline, response, model, expected):
+    mapped = offline._http_error(response, model)
+    assert isinstance(mapped, PermanentError)
+    assert str(mapped) == f"model {expected} is not installed in Ollama: run `ollama pull {expected}`"
+    assert mapped.detail == {"model": expected}
+
+
+def test_a_404_from_something_that_is_not_ollama_says_so(offline):
+    mapped = offline._http_error(httpx.Response(404, text="<h1>Not Found</h1>"), "qwen3")
+    assert str(mapped) == f"{OLLAMA} answered 404 (<h1>Not Found</h1>). Is OLLAMA_URL pointing at an Ollama server?"
+
+
+@pytest.mark.parametrize(
+    "response, text",
+    [
+        (httpx.Response(500, json={"error": "out of memory"}), "out of memory"),
+        (httpx.Response(500, json={"error": {"message": "nested", "type": "x"}}), "nested"),
+        (httpx.Response(500, json={"error": {"type": "x"}}), "{'type': 'x'}"),
+        (httpx.Response(500, json={"detail": "other"}), '{"detail":"other"}'),
+        (httpx.Response(502, text="  bad gateway \n"), "bad gateway"),
+        (httpx.Response(502, text=""), "Bad Gateway"),
+        (httpx.Response(500, text="x" * 600), "x" * 500),
+    ],
+)
+def test_the_error_text_is_read_from_whatever_the_server_sent(offline, response, text):
+    assert str(offline._http_error(response, "qwen3")).endswith(f"({response.status_code}): {text}. Try again.")
+
+
+def test_a_line_that_is_not_a_json_object_is_a_transient_error():
+    from specialists.clients.ollama import _parse_line
+
+    assert _parse_line('{"done": true}') == {"done": True}
+    with pytest.raises(TransientError, match="^Ollama sent a line that is not JSON: '<html>'$"):
+        _parse_line("<html>")
+    with pytest.raises(TransientError, match=r"^Ollama sent an unexpected line: '\[1\]'$"):
+        _parse_line("[1]")
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        ("pull model manifest: file does not exist", "Ollama has no model called qwen9 to download."),
+        ("model not found", "Ollama has no model called qwen9 to download."),
+        ("disk full", "Ollama could not download qwen9: disk full"),
+    ],
+)
+def test_a_failed_download_says_whether_the_name_or_the_machine_is_wrong(error, expected):
+    from specialists.clients.ollama import _pull_failure
+
+    assert _pull_failure("qwen9", error).startswith(expected)
+
+
+def test_gpt_oss_thinks_at_a_low_level_because_it_cannot_stop():
+    from specialists.clients.ollama import think_off
+
+    assert think_off("gpt-oss:20b") == "low" and think_off("my-model", family="gptoss") == "low"
+    assert think_off("qwen3:8b", family="qwen3") is False

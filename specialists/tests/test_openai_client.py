@@ -2,6 +2,7 @@
 
 import json
 
+import httpx
 import pytest
 
 from specialists.clients.openai_compat import OpenAICompatClient
@@ -100,3 +101,165 @@ async def test_an_unreachable_server_says_which_setting_to_fix(dead_url):
     assert await client.ping() is False
     await client.aclose()
     assert f"not reachable at {dead_url}/v1" in failed.value.message and "OPENAI_BASE_URL" in failed.value.message
+
+
+# ---- every way an answer can go wrong, as the sentence the artist reads -----------------------------------------
+SERVER = "http://llama.test:8080/v1"
+
+
+@pytest.fixture
+def offline():
+    """A client that never connects: the error mapping is checked on its own."""
+    return OpenAICompatClient(SERVER + "/", read_timeout=5, first_token_timeout=600)
+
+
+@pytest.mark.parametrize(
+    "error, during_reply, streaming, expected",
+    [
+        (
+            httpx.ConnectError("refused"),
+            True,
+            True,
+            f"The OpenAI-compatible server is not reachable at {SERVER}. Start it, or fix OPENAI_BASE_URL.",
+        ),
+        (httpx.ConnectTimeout("slow"), False, False, f"The OpenAI-compatible server is not reachable at {SERVER}."),
+        (
+            httpx.ReadError("reset"),
+            True,
+            True,
+            f"The model server at {SERVER} stopped answering in the middle of a reply; try again.",
+        ),
+        (
+            httpx.ReadTimeout("slow"),
+            False,
+            False,
+            f"The model server at {SERVER} did not answer within 5 s; try again.",
+        ),
+        (
+            httpx.ReadTimeout("slow"),
+            False,
+            True,
+            f"The model server at {SERVER} did not answer within 600 s; try again (LLM_FIRST_TOKEN_TIMEOUT sets how "
+            "long a reply may wait to start).",
+        ),
+        (httpx.RemoteProtocolError("eh"), False, False, f"The model server at {SERVER} dropped the connection; try"),
+    ],
+)
+def test_each_transport_failure_is_transient_and_says_what_happened(offline, error, during_reply, streaming, expected):
+    mapped = offline._transport_error(error, during_reply=during_reply, streaming=streaming)
+    assert isinstance(mapped, TransientError) and str(mapped).startswith(expected)
+
+
+def test_a_reply_that_ends_without_a_word_is_permanent_only_when_an_image_was_shown(offline):
+    with_image = offline._empty_stream("llama3.2", has_images=True)
+    assert isinstance(with_image, PermanentError) and "llama3.2 probably cannot look at images" in str(with_image)
+    without = offline._empty_stream("llama3.2", has_images=False)
+    assert isinstance(without, TransientError)
+    assert str(without) == f"The model server at {SERVER} ended the reply without a word; try again."
+
+
+@pytest.mark.parametrize(
+    "message, status, kind, expected",
+    [
+        (
+            "boom\nTraceback: ...",
+            None,
+            TransientError,
+            "The model server reported an error mid-reply: boom. Try again.",
+        ),
+        ("boom", 500, TransientError, f"The model server at {SERVER} failed (500): boom"),
+        ("slow down", 429, TransientError, f"The model server at {SERVER} failed (429): slow down"),
+        ("odd", 499, PermanentError, f"The model server at {SERVER} refused the request (499): odd"),
+        ("odd", 428, PermanentError, f"The model server at {SERVER} refused the request (428): odd"),
+        ("1 validation error for Request", 500, PermanentError, f"The model server at {SERVER} refused the request: "),
+        ("image input is not supported", 500, PermanentError, "llama3.2 on the model server cannot look at images"),
+        (
+            "the request exceeds the available context size",
+            400,
+            PermanentError,
+            "The conversation is longer than llama3.2's context",
+        ),
+    ],
+)
+def test_an_error_text_is_permanent_only_where_a_retry_cannot_help(offline, message, status, kind, expected):
+    mapped = offline._classified(message, "llama3.2", status)
+    assert type(mapped) is kind and str(mapped).startswith(expected)
+
+
+def test_a_permanent_error_without_a_model_names_the_model(offline):
+    assert str(offline._classified("multimodal not enabled", None, 500)).startswith("the model on the model server")
+
+
+def test_a_validation_dump_is_told_as_its_own_message_and_field(offline):
+    dump = (
+        "1 validation error for CreateChatCompletionRequest\n"
+        "{'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text'\"}"
+    )
+    assert str(offline._classified(dump, "llama3.2", 422)) == (
+        f"The model server at {SERVER} refused the request: Input should be 'text' (in body.response_format.type)"
+    )
+
+
+@pytest.mark.parametrize(
+    "response, model, expected",
+    [
+        (
+            httpx.Response(404, json={"error": {"message": "no such model"}}),
+            "qwen3",
+            f"model qwen3 is not available on the model server at {SERVER}: load or download it there first "
+            "(no such model)",
+        ),
+        (httpx.Response(404, text="Not Found"), None, f"The model server at {SERVER} refused the request (404): Not"),
+        (httpx.Response(401, json={"error": "bad key"}), "qwen3", "refused the API key: set OPENAI_API_KEY."),
+        (httpx.Response(403, text=""), "qwen3", "refused the API key: set OPENAI_API_KEY."),
+        (httpx.Response(500, json={"error": {"code": 1}}), "qwen3", "failed (500): {'code': 1}"),
+        (httpx.Response(500, json={"detail": "x"}), "qwen3", 'failed (500): {"detail":"x"}'),
+        (httpx.Response(502, text=""), "qwen3", "failed (502): Bad Gateway"),
+    ],
+)
+def test_an_http_error_names_the_model_the_key_or_what_the_server_said(offline, response, model, expected):
+    mapped = offline._http_error(response, model)
+    assert isinstance(mapped, PermanentError | TransientError) and expected in str(mapped)
+    if response.status_code == 404 and model:
+        assert mapped.detail == {"model": model}
+
+
+def test_an_event_that_is_not_json_is_transient_and_one_that_is_not_an_object_is_empty():
+    from specialists.clients.openai_compat import _parse_event
+
+    with pytest.raises(TransientError, match="^The model server sent an event that is not JSON: '<html>'$"):
+        _parse_event("<html>")
+    assert _parse_event("[1]") == {} and _parse_event('{"a": 1}') == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "schema, dialect, expected",
+    [
+        (None, "json_schema", None),
+        ("json", "json_schema", {"type": "json_object"}),
+        ({"type": "object"}, "json_object", {"type": "json_object", "schema": {"type": "object"}}),
+        (
+            {"type": "object"},
+            "json_schema",
+            {"type": "json_schema", "json_schema": {"name": "brief", "schema": {"type": "object"}}},
+        ),
+    ],
+)
+def test_the_structured_output_request_follows_the_servers_dialect(schema, dialect, expected):
+    from specialists.clients.openai_compat import response_format
+
+    assert response_format(schema, dialect) == expected
+
+
+def test_images_are_sent_as_data_urls_in_content_parts():
+    from specialists.clients.openai_compat import _openai_message
+
+    assert _openai_message({"role": "user", "content": "hi"}) == {"role": "user", "content": "hi"}
+    assert _openai_message({"role": "user", "images": ["aGVsbG8=", "data:image/jpeg;base64,eA=="]}) == {
+        "role": "user",
+        "content": [
+            {"type": "text", "text": ""},
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64,aGVsbG8="}},
+            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,eA=="}},
+        ],
+    }
