@@ -125,6 +125,4 @@ messages_of_apart = sync_to_async(_read_apart, thread_sensitive=False)
 
 
 def frames_mentioning(view, text: str) -> list[str]:
-    import html
-
-    return [frame for frame in view.frames if text in html.unescape(frame)]
+    return view.mentioning(text)
