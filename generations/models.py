@@ -39,6 +39,8 @@ class Generation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set while the job's ComfyUI does not answer (restarting, or stopped) and the runner waits for it.
+    unreachable_since = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -73,7 +75,12 @@ class Generation(models.Model):
 
     def complete(self) -> bool:
         return self._transition(
-            [self.Status.RUNNING], status=self.Status.COMPLETE, progress=1.0, finished_at=timezone.now(), error=""
+            [self.Status.RUNNING],
+            status=self.Status.COMPLETE,
+            progress=1.0,
+            finished_at=timezone.now(),
+            error="",
+            unreachable_since=None,
         )
 
     def fail(self, error: str) -> bool:
@@ -82,6 +89,7 @@ class Generation(models.Model):
             status=self.Status.FAILED,
             error=error,
             finished_at=timezone.now(),
+            unreachable_since=None,
         )
 
     def cancel(self) -> bool:
@@ -90,6 +98,7 @@ class Generation(models.Model):
             status=self.Status.CANCELLED,
             cancel_requested=True,
             finished_at=timezone.now(),
+            unreachable_since=None,
         )
 
     def requeue(self, error: str = "") -> bool:
@@ -98,6 +107,18 @@ class Generation(models.Model):
         prompt_id and client_id stay: the retry re-attaches to a prompt ComfyUI still has.
         """
         return self._transition([self.Status.RUNNING], status=self.Status.QUEUED, error=error)
+
+    def lose_server(self) -> bool:
+        """A running job's ComfyUI stopped answering: it keeps its place while the runner waits."""
+        updated = Generation.objects.filter(
+            pk=self.pk, status=self.Status.RUNNING, unreachable_since__isnull=True
+        ).update(unreachable_since=timezone.now(), heartbeat_at=timezone.now())
+        if updated:
+            self.refresh_from_db(fields=["unreachable_since", "heartbeat_at"])
+        return bool(updated)
+
+    def regain_server(self) -> bool:
+        return self._transition([self.Status.RUNNING], unreachable_since=None)
 
     def set_progress(self, value: int, maximum: int) -> None:
         fraction = (value / maximum) if maximum else 0.0

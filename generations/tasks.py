@@ -14,8 +14,9 @@ EAGER_BACKOFF_FACTOR = 0.25
     acks_late=True,
     reject_on_worker_lost=True,
     max_retries=settings.GENERATION_MAX_RETRIES,
-    soft_time_limit=settings.GENERATION_TIME_LIMIT + 30,
-    time_limit=settings.GENERATION_TIME_LIMIT + 60,
+    # A job may also wait out a ComfyUI restart (COMFYUI_RESTART_WINDOW) before it runs to its own limit.
+    soft_time_limit=settings.GENERATION_TIME_LIMIT + settings.COMFYUI_RESTART_WINDOW + 30,
+    time_limit=settings.GENERATION_TIME_LIMIT + settings.COMFYUI_RESTART_WINDOW + 60,
 )
 def run_generation(self, generation_id: int) -> str:
     try:

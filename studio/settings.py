@@ -255,6 +255,8 @@ COMFYUI_URLS = [url.rstrip("/") for url in env_list("COMFYUI_URLS", ["http://127
 # "none", or a comma-separated list of their URLs. The studio hands the GPU back and forth between them.
 COMFYUI_SHARES_GPU = env_str("COMFYUI_SHARES_GPU", "auto")
 COMFYUI_TIMEOUT = env_float("COMFYUI_TIMEOUT", 10.0, minimum=0.1)
+# How long a job waits, keeping its place, for a ComfyUI that stopped answering (a restart) before it fails.
+COMFYUI_RESTART_WINDOW = env_float("COMFYUI_RESTART_WINDOW", 120.0, minimum=0.0)
 GENERATION_TIME_LIMIT = env_int("GENERATION_TIME_LIMIT", 1800, minimum=5)
 GENERATION_MAX_RETRIES = env_int("GENERATION_MAX_RETRIES", 3, minimum=0, maximum=20)
 

@@ -45,6 +45,10 @@ _MODEL_INPUTS = {
 }
 
 
+class ComfyUIUnreachable(TransientError):
+    """No answer at all (refused, reset, timed out, the socket dropped): the server may be restarting."""
+
+
 class WorkflowRejected(PermanentError):
     """ComfyUI refused the graph at /prompt (HTTP 400): `.error` and `.node_errors` as sent."""
 
@@ -110,7 +114,7 @@ class ComfyUIClient:
         try:
             return self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:  # refused, timeouts, dropped connections
-            raise TransientError(self.unreachable_message, detail={"reason": str(exc)}) from exc
+            raise ComfyUIUnreachable(self.unreachable_message, detail={"reason": str(exc)}) from exc
 
     def _json(self, method: str, path: str, **kwargs):
         response = self._request(method, path, **kwargs)
@@ -222,7 +226,7 @@ class ComfyUIClient:
                     chunks.append(chunk)
                 content_type = response.headers.get("content-type", "").split(";")[0].strip()
         except httpx.TransportError as exc:
-            raise TransientError(self.unreachable_message, detail={"reason": str(exc)}) from exc
+            raise ComfyUIUnreachable(self.unreachable_message, detail={"reason": str(exc)}) from exc
         if not content_type or content_type == "application/octet-stream":
             content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         return b"".join(chunks), content_type
@@ -271,7 +275,7 @@ class EventStream:
                 self._ws.send(json.dumps({"type": "feature_flags", "data": {"supports_preview_metadata": True}}))
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
             self.close()
-            raise TransientError(self.client.unreachable_message, detail={"reason": str(exc)}) from exc
+            raise ComfyUIUnreachable(self.client.unreachable_message, detail={"reason": str(exc)}) from exc
 
     def next(self, timeout: float | None) -> Event | None:
         """The next event, or None if none arrived within `timeout` seconds (None = wait forever)."""
@@ -285,11 +289,11 @@ class EventStream:
             except TimeoutError:
                 return None
             except ConnectionClosed as exc:
-                raise TransientError(
+                raise ComfyUIUnreachable(
                     f"Lost the websocket connection to ComfyUI at {self.client.base_url}", detail={"reason": str(exc)}
                 ) from exc
             except OSError as exc:
-                raise TransientError(self.client.unreachable_message, detail={"reason": str(exc)}) from exc
+                raise ComfyUIUnreachable(self.client.unreachable_message, detail={"reason": str(exc)}) from exc
             event = parse_message(frame)
             if event is not None:
                 return event

@@ -3,6 +3,7 @@
 import base64
 import logging
 
+from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -46,6 +47,7 @@ def card_context(generation: Generation, *, oob: bool = False, eta: int | None =
         "outputs": list(generation.outputs.all()),
         "eta": eta if eta is not None else eta_seconds(generation),
         "oob": oob,
+        "restart_window": f"{settings.COMFYUI_RESTART_WINDOW:g}",
     }
 
 

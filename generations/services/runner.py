@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connection
 from django.utils import timezone
 
-from generations.clients.comfyui import ComfyUIClient
+from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
 from generations.clients.comfyui_events import (
     Executed,
     Executing,
@@ -40,6 +40,7 @@ PUSH_INTERVAL = 0.2  # progress: at most ~5 DB writes and pushes a second
 PREVIEW_INTERVAL = 0.5
 CANCEL_POLL = 0.5
 HEARTBEAT_INTERVAL = 5.0
+RECONNECT_POLL = 1.0  # how often a job whose ComfyUI went away asks whether it is back
 STALE_AFTER = timedelta(seconds=60)
 
 BUSY = "already running elsewhere"
@@ -101,17 +102,15 @@ def _run(generation_id: int) -> str:
         return "not claimed"
     client = ComfyUIClient(server)
     try:
-        with client.events(client_id) as events:
-            if not (resuming and _reattach(client, generation)):
-                _prepare_inputs(client, generation)
-                _make_room_on_the_gpu(generation, server)
-                prompt_id = client.submit(generation.workflow, client_id)
-                Generation.objects.filter(pk=generation.pk).update(prompt_id=prompt_id)
-                generation.prompt_id = prompt_id
-            # Only now: rendering and sending the card before the submit kept ComfyUI waiting for it.
-            cards.push_card(generation)
-            if not generation.is_finished:
-                _follow(client, events, generation)
+        while True:
+            try:
+                _attach_and_follow(client, generation, client_id, resuming=resuming)
+                break
+            except ComfyUIUnreachable as exc:
+                if not _wait_for_comfyui(client, generation, exc):
+                    break
+                # Back: the prompt is followed if ComfyUI still has it, collected if it finished, else sent again.
+                resuming = bool(generation.prompt_id)
     except PermanentError as exc:
         generation.fail(exc.message)
     except (TransientError, DatabaseError):
@@ -127,6 +126,63 @@ def _run(generation_id: int) -> str:
         client.close()
     finish(generation)
     return generation.status
+
+
+def _attach_and_follow(client: ComfyUIClient, generation: Generation, client_id: str, *, resuming: bool) -> None:
+    with client.events(client_id) as events:
+        if not (resuming and _reattach(client, generation)):
+            _prepare_inputs(client, generation)
+            _make_room_on_the_gpu(generation, generation.server)
+            prompt_id = client.submit(generation.workflow, client_id)
+            Generation.objects.filter(pk=generation.pk).update(prompt_id=prompt_id)
+            generation.prompt_id = prompt_id
+        # Only now: rendering and sending the card before the submit kept ComfyUI waiting for it.
+        cards.push_card(generation)
+        if not generation.is_finished:
+            _follow(client, events, generation)
+
+
+def unreachable_for_too_long(server: str) -> str:
+    return (
+        f"ComfyUI at {server} stopped answering and was not back within {settings.COMFYUI_RESTART_WINDOW:g} s "
+        "(COMFYUI_RESTART_WINDOW). Start it again (python main.py --listen), then generate again."
+    )
+
+
+def _wait_for_comfyui(client: ComfyUIClient, generation: Generation, error: ComfyUIUnreachable) -> bool:
+    """Ride out a ComfyUI restart: keep the job (running, beating) until the server answers again.
+
+    True once it answers; False when the job ended meanwhile: cancelled by the artist, or failed
+    after COMFYUI_RESTART_WINDOW seconds of silence.
+    """
+    log.info("generation %s: ComfyUI at %s went away (%s); waiting", generation.pk, client.base_url, error.detail)
+    if generation.lose_server():
+        cards.push_card(generation)
+    deadline = time.monotonic() + settings.COMFYUI_RESTART_WINDOW
+    last_beat = time.monotonic()
+    while True:
+        generation.refresh_from_db(fields=["cancel_requested", "status"])
+        if generation.cancel_requested or generation.is_finished:
+            # Nothing to interrupt on a server that does not answer; a restarted ComfyUI has forgotten the prompt.
+            generation.cancel()
+            return False
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            generation.fail(unreachable_for_too_long(client.base_url))
+            return False
+        if time.monotonic() - last_beat > HEARTBEAT_INTERVAL:
+            last_beat = time.monotonic()
+            Generation.objects.filter(pk=generation.pk).update(heartbeat_at=timezone.now())
+        time.sleep(min(RECONNECT_POLL, remaining))
+        try:
+            client.system_stats()
+        except TransientError:
+            continue
+        except PermanentError:
+            pass  # it answers, if oddly: let the re-attach find out more
+        if generation.regain_server():
+            cards.push_card(generation)
+        return True
 
 
 def _time_limit_message() -> str:

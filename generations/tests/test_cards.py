@@ -35,6 +35,19 @@ def test_a_running_card_shows_steps_and_an_eta(make_generation):
     assert "Step 3/6" in html and "about 9 s left" in html and "hx-swap-oob" not in html
 
 
+def test_a_card_whose_comfyui_went_away_says_it_waits_and_for_how_long(make_generation, settings):
+    settings.COMFYUI_RESTART_WINDOW = 90
+    generation = make_generation()
+    assert generation.claim("http://gpu-box:8188", "client")
+    assert generation.lose_server()
+    html = render_card(generation)
+    assert "ComfyUI is restarting, waiting…" in html
+    assert "It does not answer at http://gpu-box:8188" in html and "for up to 90 s" in html
+
+    assert generation.regain_server()
+    assert "ComfyUI is restarting" not in render_card(generation)
+
+
 def test_a_complete_card_shows_the_result_with_its_actions(make_generation):
     generation = make_generation()
     image = stored_output(generation)

@@ -27,3 +27,28 @@ def test_a_worker_process_runs_the_generation(celery_worker_process, make_genera
     assert generation.status == Generation.Status.COMPLETE, generation.error
     assert MediaOutput.objects.filter(generation=generation).count() == 1
     assert len(fake_comfyui.prompts) == 1
+
+
+def test_a_worker_rides_out_a_comfyui_restart_and_finishes_the_job(
+    celery_worker_process, make_generation, fake_comfyui
+):
+    from tests.fakes.comfyui import FakeComfyUI
+
+    fake_comfyui.step_delay = 0.05
+    generation = make_generation(steps=40)
+    dispatch.enqueue(generation)
+    deadline = time.monotonic() + 60
+    while fake_comfyui.running_prompt_id() is None:
+        assert time.monotonic() < deadline, "the worker never started the prompt"
+        time.sleep(0.05)
+    fake_comfyui.stop()  # everything ComfyUI held is gone, as in a restart
+    time.sleep(5)
+    restarted = FakeComfyUI(port=fake_comfyui.port, step_delay=0.005).start()
+    try:
+        generation = wait_for(generation, Generation.FINISHED)
+        assert generation.status == Generation.Status.COMPLETE, generation.error
+        assert MediaOutput.objects.filter(generation=generation).count() == 1
+        assert [prompt["prompt_id"] for prompt in restarted.prompts] == [generation.prompt_id]
+        assert generation.attempts == 1
+    finally:
+        restarted.stop()

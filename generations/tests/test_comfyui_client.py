@@ -11,7 +11,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from generations.clients.comfyui import ComfyUIClient, WorkflowRejected, describe_rejection
+from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable, WorkflowRejected, describe_rejection
 from generations.clients.comfyui_events import (
     Executed,
     Executing,
@@ -26,7 +26,7 @@ from generations.clients.comfyui_events import (
     parse_binary,
     parse_json,
 )
-from studio.errors import PermanentError, TransientError
+from studio.errors import PermanentError
 from tests.fakes.comfyui import ASSETS
 
 # Recordings of a real ComfyUI 0.3.64, kept in the repository (tests/recordings/README.md says what they are).
@@ -465,7 +465,7 @@ def test_object_info_for_one_class_matches_the_recording(client):
 
 
 @pytest.mark.parametrize("call", ["submit", "object_info", "queue", "events", "view", "interrupt"])
-def test_an_unreachable_server_is_a_transient_error_saying_how_to_start_it(dead_url, call):
+def test_an_unreachable_server_is_an_unreachable_error_saying_how_to_start_it(dead_url, call):
     calls = {
         "submit": lambda client: client.submit(_txt2img(), "x"),
         "object_info": lambda client: client.object_info(),
@@ -474,7 +474,7 @@ def test_an_unreachable_server_is_a_transient_error_saying_how_to_start_it(dead_
         "view": lambda client: client.view("a.png"),
         "interrupt": lambda client: client.interrupt(),
     }
-    with ComfyUIClient(dead_url, timeout=2) as client, pytest.raises(TransientError) as failed:
+    with ComfyUIClient(dead_url, timeout=2) as client, pytest.raises(ComfyUIUnreachable) as failed:
         calls[call](client)
 
     assert failed.value.message == (
@@ -482,12 +482,12 @@ def test_an_unreachable_server_is_a_transient_error_saying_how_to_start_it(dead_
     )
 
 
-def test_losing_the_websocket_mid_run_is_a_transient_error(fake_comfyui, client):
+def test_losing_the_websocket_mid_run_is_an_unreachable_error(fake_comfyui, client):
     stream = client.events("lost")
     try:
         assert isinstance(stream.next(5), Status)
         fake_comfyui.stop()
-        with pytest.raises(TransientError, match="Lost the websocket connection"):
+        with pytest.raises(ComfyUIUnreachable, match="Lost the websocket connection"):
             stream.next(5)
     finally:
         stream.close()

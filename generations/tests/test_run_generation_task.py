@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from generations.models import Generation, MediaOutput
-from generations.services import generate
+from generations.services import generate, runner
 from generations.signals import generation_finished
 from generations.tasks import run_generation
 
@@ -69,14 +69,20 @@ def test_an_execution_error_fails_with_the_node_and_reason(make_generation, fake
     assert "VAEDecode" in generation.error and "out of memory" in generation.error
 
 
-def test_comfyui_down_is_retried_then_fails_with_the_fix(make_generation, settings, dead_url):
+def test_comfyui_down_is_waited_for_within_the_restart_window_then_fails_with_the_fix(
+    make_generation, settings, dead_url
+):
     settings.COMFYUI_URLS = [dead_url]
+    settings.COMFYUI_RESTART_WINDOW = 1.5
     generation = make_generation()
     Generation.objects.filter(pk=generation.pk).update(server=dead_url)
+    started = time.monotonic()
     generation = run(generation)
+    assert time.monotonic() - started >= 1.5
     assert generation.status == Generation.Status.FAILED
-    assert "not reachable" in generation.error and "gave up after" in generation.error
-    assert generation.attempts == settings.GENERATION_MAX_RETRIES + 1
+    assert generation.error == runner.unreachable_for_too_long(dead_url)
+    assert "not back within 1.5 s" in generation.error and "python main.py --listen" in generation.error
+    assert generation.attempts == 1 and generation.unreachable_since is None
 
 
 def test_a_hung_comfyui_hits_the_time_limit(make_generation, fake_comfyui, settings):

@@ -229,6 +229,16 @@ class FakeComfyUI(BackgroundServer):
         with self._lock:
             return self._hits[path]
 
+    def drop_sockets(self) -> None:
+        """Close every /ws connection while the server runs on (a proxy or a network blip): prompts keep running
+        and finish unwatched, as in ComfyUI."""
+
+        async def close_all() -> None:
+            for ws in list(self._sockets.values()):
+                await ws.close(code=1001, message=b"going away")
+
+        asyncio.run_coroutine_threadsafe(close_all(), self._loop).result(5)
+
     def running_prompt_id(self) -> str | None:
         with self._lock:
             return self._running.prompt_id if self._running else None

@@ -6,6 +6,7 @@ worker that dies. The studio is driven through its websocket (studio.asgi.applic
 """
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -24,7 +25,6 @@ from tests.fixtures.conversations import messages_of, settle, stored_when  # noq
 from tests.processes import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
@@ -52,8 +52,17 @@ class OllamaProcess(FakeOllamaControl):
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> "OllamaProcess":
-        argv = [sys.executable, "-m", "tests.fakes.ollama", "--port", str(self.port),
-                "--token-delay", str(self.token_delay), "--models", "llama3.2,qwen2.5:7b"]
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.fakes.ollama",
+            "--port",
+            str(self.port),
+            "--token-delay",
+            str(self.token_delay),
+            "--models",
+            "llama3.2,qwen2.5:7b",
+        ]
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until(self._answers, 30, f"the fake Ollama on {self.url}")
@@ -73,6 +82,84 @@ class OllamaProcess(FakeOllamaControl):
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+class ComfyUIProcess:
+    """The fake ComfyUI's CLI in its own process, on a fixed port, so it can be killed and started again.
+
+    Like a real ComfyUI it keeps nothing across a restart: queue, history and running prompt are gone.
+    """
+
+    def __init__(self, port: int, log_path: Path, *, step_delay: float, steps: int | None):
+        self.port, self.log_path, self.step_delay, self.steps = port, log_path, step_delay, steps
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "ComfyUIProcess":
+        argv = [
+            sys.executable,
+            "-m",
+            "tests.fakes.comfyui",
+            "--port",
+            str(self.port),
+            "--step-delay",
+            str(self.step_delay),
+        ]
+        if self.steps is not None:
+            argv += ["--steps", str(self.steps)]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(argv, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until(self._answers, 30, f"the fake ComfyUI on {self.url}")
+        return self
+
+    def _get(self, path: str):
+        with urllib.request.urlopen(f"{self.url}{path}", timeout=2) as response:
+            return json.load(response)
+
+    def _answers(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the fake ComfyUI exited: {self.log_path.read_text()[-2000:]}")
+        try:
+            self._get("/system_stats")
+            return True
+        except OSError:
+            return False
+
+    def running_prompt_ids(self) -> list[str]:
+        return [entry[1] for entry in self._get("/queue")["queue_running"]]
+
+    def history(self) -> dict:
+        return self._get("/history")
+
+    def kill(self) -> None:
+        """SIGKILL: the websocket and any request in flight are cut, as when ComfyUI crashes or is restarted."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def comfyui_process(tmp_path, settings):
+    """A factory: comfyui_process(step_delay=..., steps=...) -> ComfyUIProcess on a reserved port, not started
+    yet; the studio's only ComfyUI."""
+    from generations.services import catalog
+
+    made: list[ComfyUIProcess] = []
+
+    def make(step_delay: float = 0.01, steps: int | None = None) -> ComfyUIProcess:
+        fake = ComfyUIProcess(
+            free_port(), tmp_path / f"fake-comfyui-{len(made)}.log", step_delay=step_delay, steps=steps
+        )
+        made.append(fake)
+        settings.COMFYUI_URLS = [fake.url]
+        settings.COMFYUI_SHARES_GPU = "none"
+        catalog.clear_cache(fake.url)
+        return fake
+
+    yield make
+    for fake in made:
+        fake.kill()
+        catalog.clear_cache(fake.url)
 
 
 @pytest.fixture

@@ -41,6 +41,7 @@ def take_comfyui_down(fake, settings):
 
     port = fake.port
     fake.stop()
+    settings.COMFYUI_RESTART_WINDOW = 1  # the job waits this long for it to come back (a restart), then fails
 
     def back():
         return FakeComfyUI(port=port, step_delay=0.005).start()
@@ -50,7 +51,7 @@ def take_comfyui_down(fake, settings):
 
 FAULTS = {
     # fault id: (make the fault -> returns a callable that clears it, words the artist must read)
-    "down": (take_comfyui_down, ["ComfyUI is not reachable", "gave up after"]),
+    "down": (take_comfyui_down, ["stopped answering and was not back within 1 s", "python main.py --listen"]),
     "validation": (
         lambda fake, settings: (
             fake.set_checkpoints(["dreamshaper_8.safetensors"]),
