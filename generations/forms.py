@@ -53,9 +53,8 @@ class WorkflowUploadForm(_ErrorText, forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for field in CustomWorkflow.MAPPABLE:
-            self.fields[f"map_{field}"] = forms.CharField(
-                max_length=120, required=field == "positive_prompt", label=field.replace("_", " ")
-            )
+            # Every target is optional: a workflow may take no prompt at all (the card then says so).
+            self.fields[f"map_{field}"] = forms.CharField(max_length=120, required=False, label=field.replace("_", " "))
 
     def clean_workflow(self):
         upload = self.cleaned_data["workflow"]

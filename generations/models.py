@@ -36,6 +36,8 @@ class Generation(models.Model):
     prompt_id = models.CharField(max_length=64, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
+    # False for a custom workflow with no prompt input: the brief's prompt did not reach ComfyUI.
+    uses_prompt = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -73,9 +75,11 @@ class Generation(models.Model):
             self.refresh_from_db()
         return bool(updated)
 
-    def complete(self) -> bool:
+    def complete(self, kind: str | None = None) -> bool:
+        """running -> complete; ``kind`` is what it produced (a workflow may make a video where a picture was asked)."""
         return self._transition(
             [self.Status.RUNNING],
+            **({"kind": kind} if kind else {}),
             status=self.Status.COMPLETE,
             progress=1.0,
             finished_at=timezone.now(),
@@ -152,6 +156,11 @@ class MediaOutput(models.Model):
 
     def __str__(self) -> str:
         return self.original_filename or self.file.name
+
+    @property
+    def plays_as_video(self) -> bool:
+        """Shown in a <video> element; an animated WEBP, PNG or GIF (a video to the studio) is an <img>."""
+        return self.content_type.startswith("video/")
 
 
 class CustomWorkflow(models.Model):

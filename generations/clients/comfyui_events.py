@@ -139,21 +139,40 @@ def file_kind(filename: str) -> str:
     return "other"
 
 
+# Output lists whose files are always moving pictures (VideoHelperSuite lists its GIFs and videos as "gifs").
+MOVING_OUTPUT_KEYS = {"gifs", "videos", "video"}
+
+
+def _animated(output: dict, key: str, index: int) -> bool:
+    """ComfyUI marks the moving pictures of an "images" list with `"animated": [true, ...]` (one flag per file,
+    or one for all): an animated WEBP or PNG, or a video (SaveVideo, SaveWEBM)."""
+    if key in MOVING_OUTPUT_KEYS:
+        return True
+    flags = output.get("animated")
+    if key != "images" or not isinstance(flags, list) or not flags:
+        return False
+    return flags[min(index, len(flags) - 1)] is True
+
+
 def output_files(node: str, output: dict) -> list[OutputFile]:
-    """Every file an `executed` output lists, whatever the key (images, gifs, videos, audio...)."""
+    """Every file an `executed` output lists, whatever the key (images, gifs, videos, audio...); a moving
+    picture is a video, whatever its format."""
     files = []
-    for value in (output or {}).values():
+    for key, value in (output or {}).items():
         if not isinstance(value, list):
             continue
-        for item in value:
+        for index, item in enumerate(value):
             if isinstance(item, dict) and isinstance(item.get("filename"), str) and item["filename"]:
+                kind = file_kind(item["filename"])
+                if kind == "image" and _animated(output, key, index):
+                    kind = "video"
                 files.append(
                     OutputFile(
                         node=str(node),
                         filename=item["filename"],
                         subfolder=str(item.get("subfolder") or ""),
                         type=str(item.get("type") or "output"),
-                        kind=file_kind(item["filename"]),
+                        kind=kind,
                     )
                 )
     return files

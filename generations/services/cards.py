@@ -7,7 +7,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from generations.models import Generation
+from generations.models import Generation, MediaKind
 from studio.core.services.broadcast import push_html_sync
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,13 @@ def eta_seconds(generation: Generation) -> int | None:
 
 
 def card_context(generation: Generation, *, oob: bool = False, eta: int | None = None) -> dict:
+    outputs = list(generation.outputs.all())
     return {
         "generation": generation,
-        "outputs": list(generation.outputs.all()),
+        "outputs": outputs,
+        # img2img starts from a still picture: a video or an animation offers no Rework.
+        "can_rework": generation.status == Generation.Status.COMPLETE
+        and any(output.kind == MediaKind.IMAGE for output in outputs),
         "eta": eta if eta is not None else eta_seconds(generation),
         "oob": oob,
         "restart_window": f"{settings.COMFYUI_RESTART_WINDOW:g}",

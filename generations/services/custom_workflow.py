@@ -174,8 +174,7 @@ def build_mapping(graph: dict, targets: dict[str, str]) -> dict:
             if clash:
                 raise WorkflowInvalid(f"{field} and {clash} both point at {target[0]}.{target[1]}; give each its own.")
             mapping[field] = target
-    if "positive_prompt" not in mapping:
-        raise WorkflowInvalid("positive_prompt: say which node input takes the prompt, e.g. 6.text.")
+    # No prompt input is allowed (an upscaler, a fixed-prompt graph): the card then says the prompt was not used.
     return mapping
 
 
@@ -201,7 +200,12 @@ def apply_to_graph(graph: dict, mapping: dict, brief: dict) -> dict:
     return applied
 
 
-def apply_custom_workflow(session, brief: dict) -> dict:
+def takes_prompt(workflow: CustomWorkflow) -> bool:
+    return "positive_prompt" in workflow.mapping
+
+
+def apply_custom_workflow(session, brief: dict) -> tuple[dict, bool]:
+    """The session's workflow with the brief's values in it, and whether it takes the brief's prompt."""
     workflow = CustomWorkflow.objects.filter(session=session).first()
     if workflow is None:
         raise BriefError("this session has no custom workflow: upload one in the session settings")
@@ -209,4 +213,4 @@ def apply_custom_workflow(session, brief: dict) -> dict:
         uploads.check_file_readers(workflow.graph, session.owner_id)
     except uploads.ForeignFile as exc:
         raise BriefError(f"the custom workflow cannot run: {exc} Upload it again without that node") from None
-    return apply_to_graph(workflow.graph, workflow.mapping, brief)
+    return apply_to_graph(workflow.graph, workflow.mapping, brief), takes_prompt(workflow)

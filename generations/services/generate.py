@@ -38,7 +38,8 @@ def _build(session: Session, template: str, brief: dict, generation: Generation,
     # same seed writes new files, while ComfyUI still reuses its cached sampling.
     prefix = f"studio_s{session.pk}_g{generation.pk}"
     if template == "custom":
-        return apply_custom_workflow(session, brief)
+        graph, generation.uses_prompt = apply_custom_workflow(session, brief)
+        return graph
     if template == "img2img":
         return TEMPLATES["img2img"](brief, "pending-upload.png", prefix=prefix)
     if template == "video":
@@ -76,7 +77,7 @@ def start_generation(
             session=session, kind=kind, template=template, parameters=brief, source=source
         )
         generation.workflow = _build(session, template, brief, generation, catalog)
-        generation.save(update_fields=["workflow"])
+        generation.save(update_fields=["workflow", "uses_prompt"])
         # First on commit: a server waiting costs more than a card arriving later.
         transaction.on_commit(lambda: dispatch.enqueue(generation))
         generation_started.send(sender=Generation, generation=generation, warnings=warnings, announce=announce)

@@ -63,7 +63,8 @@ def save_output(generation: Generation, file: OutputFile, data: bytes, content_t
         return None
     kind = MediaKind.VIDEO if file.kind == "video" else MediaKind.IMAGE
     content_type = sniff_type(data)
-    width, height = _dimensions(data) if kind == MediaKind.IMAGE else (None, None)
+    # An animated WEBP or PNG is a video to the studio but still a picture to the browser: it has a size.
+    width, height = _dimensions(data) if content_type.startswith("image/") else (None, None)
     output = MediaOutput(
         generation=generation,
         kind=kind,

@@ -23,12 +23,13 @@ from generations.clients.comfyui_events import (
     Executing,
     ExecutionError,
     ExecutionInterrupted,
+    OutputFile,
     Preview,
     Progress,
     output_files,
     parse_json,
 )
-from generations.models import Generation, MediaOutput
+from generations.models import Generation, MediaKind, MediaOutput
 from generations.services import cards, gpu, media, uploads
 from generations.signals import generation_finished, gpu_wanted
 from studio.errors import PermanentError, TransientError
@@ -44,6 +45,7 @@ RECONNECT_POLL = 1.0  # how often a job whose ComfyUI went away asks whether it 
 STALE_AFTER = timedelta(seconds=60)
 
 BUSY = "already running elsewhere"
+WEBSOCKET_OUTPUT = "SaveImageWebsocket"
 
 
 def finish(generation: Generation) -> None:
@@ -235,7 +237,7 @@ def _settle_from_history(client: ComfyUIClient, generation: Generation, record: 
             _interrupted(generation)
             return
     _collect_from_history(client, generation, record)
-    _complete_if_any_output(generation)
+    _complete_if_any_output(client, generation, record)
 
 
 def _make_room_on_the_gpu(generation: Generation, server: str) -> None:
@@ -268,36 +270,63 @@ def _prepare_inputs(client: ComfyUIClient, generation: Generation) -> None:
     Generation.objects.filter(pk=generation.pk).update(workflow=workflow)
 
 
-def _save_files(client: ComfyUIClient, generation: Generation, files) -> bool:
+def _save_files(client: ComfyUIClient, generation: Generation, files, *, previews: bool = False) -> bool:
+    """Store the images and videos among ``files``; a preview (type temp) only when ``previews`` asks for it."""
     saved = False
     for file in files:
-        if file.kind not in ("image", "video") or file.type == "temp" or media.already_saved(generation, file):
+        if file.kind not in ("image", "video") or media.already_saved(generation, file):
+            continue
+        if file.type == "temp" and not previews:
             continue
         data, content_type = client.view(file.filename, file.subfolder, file.type)
-        try:
-            saved = media.save_output(generation, file, data, content_type) is not None or saved
-        except media.NotMedia as exc:
-            raise PermanentError(
-                f"ComfyUI sent {file.filename} as {content_type or 'an unnamed type'}, but it is {exc}; "
-                "the studio stores only images and videos, so it was not kept. Check the workflow's output node."
-            ) from exc
+        saved = _store(generation, file, data, content_type) or saved
     return saved
 
 
-def _collect_from_history(client: ComfyUIClient, generation: Generation, record: dict | None = None) -> None:
+def _store(generation: Generation, file: OutputFile, data: bytes, content_type: str) -> bool:
+    try:
+        return media.save_output(generation, file, data, content_type) is not None
+    except media.NotMedia as exc:
+        raise PermanentError(
+            f"ComfyUI sent {file.filename} as {content_type or 'an unnamed type'}, but it is {exc}; "
+            "the studio stores only images and videos, so it was not kept. Check the workflow's output node."
+        ) from exc
+
+
+def _collect_from_history(
+    client: ComfyUIClient, generation: Generation, record: dict | None = None, *, previews: bool = False
+) -> dict:
     # Cached nodes and missed websocket messages still leave their outputs in /history.
     if record is None:
         record = client.history(generation.prompt_id) or {}
     for node, output in (record.get("outputs") or {}).items():
         if isinstance(output, dict):
-            _save_files(client, generation, output_files(node, output))
+            _save_files(client, generation, output_files(node, output), previews=previews)
+    return record
 
 
-def _complete_if_any_output(generation: Generation) -> None:
-    if generation.outputs.exists():
-        generation.complete()
-    else:
-        generation.fail("ComfyUI finished without producing any image or video.")
+def _complete_if_any_output(client: ComfyUIClient, generation: Generation, record: dict | None = None) -> None:
+    if not generation.outputs.exists():
+        # A workflow that only previews (PreviewImage): its previews are the result.
+        _collect_from_history(client, generation, record, previews=True)
+    kinds = set(generation.outputs.values_list("kind", flat=True))
+    if not kinds:
+        generation.fail(NO_OUTPUT)
+    elif generation.complete(kind=MediaKind.VIDEO if MediaKind.VIDEO in kinds else MediaKind.IMAGE):
+        log.info("generation %s complete with %s", generation.pk, ", ".join(sorted(kinds)))
+
+
+NO_OUTPUT = (
+    "ComfyUI finished without producing any image or video. Check that the workflow ends in an output node "
+    "(Save Image, Preview Image, Save Video, Save Animated WEBP…)."
+)
+
+
+def _websocket_output(generation: Generation, node: str | None, index: int) -> OutputFile | None:
+    """SaveImageWebsocket sends its images as binary frames, not files: the frames are its output."""
+    if node is None or (generation.workflow.get(node) or {}).get("class_type") != WEBSOCKET_OUTPUT:
+        return None
+    return OutputFile(node=node, filename=f"websocket_{node}_{index:05}", subfolder="", type="websocket", kind="image")
 
 
 def _interrupted(generation: Generation) -> None:
@@ -331,6 +360,8 @@ def _follow(client: ComfyUIClient, events, generation: Generation) -> None:
     last_beat = time.monotonic()
     clock = StepClock()
     started_running = False
+    running_node: str | None = None
+    websocket_images = 0
     while True:
         now = time.monotonic()
         if now > deadline:
@@ -363,7 +394,11 @@ def _follow(client: ComfyUIClient, events, generation: Generation) -> None:
                 generation.set_progress(event.value, event.max)
                 cards.push_progress(generation, eta=eta)
         elif isinstance(event, Preview):
-            if now - last_preview >= PREVIEW_INTERVAL:
+            if file := _websocket_output(generation, event.node or running_node, websocket_images):
+                websocket_images += 1
+                if _store(generation, file, event.image, event.mime):
+                    cards.push_card(generation)
+            elif now - last_preview >= PREVIEW_INTERVAL:
                 last_preview = now
                 cards.push_preview(generation, event.image, event.mime)
         elif isinstance(event, Executed):
@@ -377,9 +412,9 @@ def _follow(client: ComfyUIClient, events, generation: Generation) -> None:
             return
         elif isinstance(event, Executing):
             started_running = True
+            running_node = event.node
             if event.node is None:
-                _collect_from_history(client, generation)
-                _complete_if_any_output(generation)
+                _complete_if_any_output(client, generation, _collect_from_history(client, generation))
                 return
 
 

@@ -84,7 +84,6 @@ def test_a_saved_prompt_request_body_is_accepted():
 @pytest.mark.parametrize(
     "targets, message",
     [
-        ({"positive_prompt": ""}, "say which node input takes the prompt"),
         ({"positive_prompt": "2"}, "write NODE_ID.INPUT_NAME"),
         ({"positive_prompt": "99.text"}, "node 99 is not in the workflow"),
         ({"positive_prompt": "2.nope"}, "has no input 'nope' (it has: clip, text)"),
@@ -103,7 +102,8 @@ def test_a_mapping_that_does_not_fit_the_graph_is_refused(targets, message):
 def test_applying_a_brief_sets_values_in_a_copy(alice_session):
     stored = custom_workflow.save(alice_session, "Mine", raw(graph()), TARGETS)
     brief = {**BRIEF, "positive_prompt": 'a "quoted" {prompt}', "negative_prompt": "noise", "seed": 99, "width": 640}
-    applied = apply_custom_workflow(alice_session, brief)
+    applied, takes_prompt = apply_custom_workflow(alice_session, brief)
+    assert takes_prompt
     assert applied["2"]["inputs"]["text"] == 'a "quoted" {prompt}'
     assert applied["3"]["inputs"]["text"] == "noise"
     assert (applied["5"]["inputs"]["seed"], applied["4"]["inputs"]["width"]) == (99, 640)
@@ -114,7 +114,7 @@ def test_applying_a_brief_sets_values_in_a_copy(alice_session):
 
 def test_an_uploaded_workflow_runs_on_comfyui(alice_session, fake_comfyui):
     custom_workflow.save(alice_session, "Mine", raw(graph()), TARGETS)
-    applied = apply_custom_workflow(alice_session, {**BRIEF, "seed": 5, "width": 256})
+    applied, _ = apply_custom_workflow(alice_session, {**BRIEF, "seed": 5, "width": 256})
     assert [f.kind for f in run_graph(fake_comfyui.url, applied)] == ["image"]
 
 
@@ -144,3 +144,10 @@ def test_a_stored_workflow_that_loads_a_shared_input_file_is_refused_at_use(alic
     )
     with pytest.raises(BriefError, match="cannot run: Node 20 \\(LoadImage\\)"):
         apply_custom_workflow(alice_session, BRIEF)
+
+
+def test_a_workflow_without_a_prompt_input_is_kept_and_said_to_take_no_prompt(alice_session):
+    custom_workflow.save(alice_session, "Upscale only", raw(graph()), {"seed": "5.seed", "positive_prompt": " "})
+    applied, takes_prompt = apply_custom_workflow(alice_session, {**BRIEF, "positive_prompt": "ignored", "seed": 3})
+    assert not takes_prompt
+    assert applied["2"]["inputs"]["text"] == graph()["2"]["inputs"]["text"] and applied["5"]["inputs"]["seed"] == 3

@@ -1,14 +1,20 @@
+import json
 import re
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from django.urls import reverse
 from PIL import Image
 
 from generations.models import Generation, MediaOutput
 from generations.services import generate, runner
+from generations.services.cards import render_card
 from generations.signals import generation_finished
 from generations.tasks import run_generation
+
+RECORDED_WORKFLOWS = Path(__file__).resolve().parents[2] / "tests/recordings/comfyui/weight_free_workflows"
 
 
 def run(generation):
@@ -403,3 +409,89 @@ def test_a_rework_upload_that_fails_is_retried_only_when_it_can_pass(
     rework = run(generate.rework(Generation.objects.get(pk=source.pk), user=alice))
     assert rework.attempts == attempts
     assert rework.status == (Generation.Status.COMPLETE if status >= 500 else Generation.Status.FAILED), rework.error
+
+
+def run_recorded_workflow(make_generation, name: str, *, kind: str = "image") -> Generation:
+    """A custom workflow from the recorded weight-free set (real ComfyUI 0.3.64 graphs) run as a generation."""
+    generation = make_generation(media_kind=kind)
+    graph = json.loads((RECORDED_WORKFLOWS / f"{name}.json").read_text())
+    Generation.objects.filter(pk=generation.pk).update(workflow=graph, template="custom")
+    return run(generation)
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("04_video_mp4", [("video", "video/mp4")]),
+        ("05_video_webm", [("video", "video/webm")]),
+        ("03_animated_webp_apng", [("video", "image/webp"), ("video", "image/png")]),
+    ],
+)
+def test_a_workflow_that_makes_a_video_or_an_animation_makes_a_video_generation(
+    make_generation, fake_comfyui, name, stored
+):
+    generation = run_recorded_workflow(make_generation, name)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert generation.kind == "video"
+    outputs = list(MediaOutput.objects.filter(generation=generation))
+    assert [(output.kind, output.content_type) for output in outputs] == stored
+    html = render_card(generation)
+    assert reverse("generations:rework", args=[generation.pk]) not in html  # img2img needs a still picture
+    assert reverse("specialists:refine", args=[generation.pk]) in html
+    for output in outputs:
+        element = "<video" if output.content_type.startswith("video/") else "<img"
+        assert f'{element} src="{reverse("generations:media", args=[output.pk])}"' in html
+
+
+def test_a_workflow_that_only_previews_keeps_its_previews(make_generation, fake_comfyui):
+    generation = run_recorded_workflow(make_generation, "06_preview_temp")
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    outputs = list(MediaOutput.objects.filter(generation=generation))
+    assert [(output.kind, output.content_type, output.width) for output in outputs] == [("image", "image/png", 32)] * 2
+    assert reverse("generations:rework", args=[generation.pk]) in render_card(generation)
+
+
+def test_a_workflow_that_saves_and_previews_keeps_only_what_it_saved(make_generation, fake_comfyui):
+    graph = json.loads((RECORDED_WORKFLOWS / "01_empty_save_png.json").read_text())
+    image_node = next(node for node, spec in graph.items() if spec["class_type"] == "EmptyImage")
+    graph["90"] = {"class_type": "PreviewImage", "inputs": {"images": [image_node, 0]}}
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(workflow=graph, template="custom")
+    generation = run(generation)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert [output.original_filename for output in MediaOutput.objects.filter(generation=generation)] == [
+        "acc_empty_00001_.png"
+    ]
+
+
+def test_a_websocket_image_output_is_stored_from_its_frames(make_generation, fake_comfyui):
+    generation = run_recorded_workflow(make_generation, "10_websocket_image_output")
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    outputs = list(MediaOutput.objects.filter(generation=generation))
+    # EmptyImage 48x32, batch of 2: two full-size PNG frames from node 2
+    assert [(o.node_id, o.content_type, o.width, o.height) for o in outputs] == [("2", "image/png", 48, 32)] * 2
+    assert len({o.source_key for o in outputs}) == 2
+
+
+def test_a_workflow_with_no_output_node_is_refused_saying_what_to_add(make_generation, fake_comfyui):
+    graph = {"1": {"class_type": "EmptyImage", "inputs": {"width": 8, "height": 8, "batch_size": 1, "color": 0}}}
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(workflow=graph, template="custom")
+    generation = run(generation)
+    assert generation.status == Generation.Status.FAILED
+    assert "the workflow has no output node (SaveImage, SaveVideo" in generation.error
+    assert fake_comfyui.prompts == []  # ComfyUI refused it (prompt_no_outputs): nothing ran
+
+
+def test_a_prompt_whose_images_went_only_to_a_socket_nobody_watched_fails_saying_why(make_generation, fake_comfyui):
+    generation = make_generation()
+    graph = json.loads((RECORDED_WORKFLOWS / "10_websocket_image_output.json").read_text())
+    Generation.objects.filter(pk=generation.pk).update(workflow=graph, template="custom")
+    generation.refresh_from_db()
+    prompt_id, client_id = submit_directly(fake_comfyui, generation)
+    fake_comfyui.wait_idle()
+    orphan(generation, fake_comfyui, prompt_id, client_id)
+    generation = run(generation)
+    assert generation.status == Generation.Status.FAILED
+    assert generation.error == runner.NO_OUTPUT
+    assert len(fake_comfyui.prompts) == 1

@@ -32,7 +32,7 @@ def test_a_valid_workflow_is_saved_and_applied_structurally(alice_client, alice_
     assert "Custom workflow saved" in response.content.decode()
     workflow = CustomWorkflow.objects.get(session=alice_session)
     assert workflow.mapping == {"positive_prompt": ["2", "text"], "seed": ["5", "seed"], "steps": ["5", "steps"]}
-    applied = apply_custom_workflow(alice_session, {**BRIEF, "positive_prompt": 'quote " and {braces}', "seed": 7})
+    applied, _ = apply_custom_workflow(alice_session, {**BRIEF, "positive_prompt": 'quote " and {braces}', "seed": 7})
     assert applied["2"]["inputs"]["text"] == 'quote " and {braces}'
     assert applied["5"]["inputs"]["seed"] == 7
     assert workflow.graph["2"]["inputs"]["text"] == BRIEF["positive_prompt"]  # stored graph untouched
@@ -98,3 +98,21 @@ def test_it_is_refused_over_the_sessions_action_limit_and_stores_nothing(alice_c
     response = upload(alice_client, alice_session, json.dumps(graph()).encode(), positive_prompt="2.text")
     assert LIMIT_SENTENCE in response.content.decode()
     assert not CustomWorkflow.objects.exists()
+
+
+def test_a_workflow_with_no_prompt_input_is_saved_and_its_generations_say_the_prompt_was_not_used(
+    alice_client, alice_session, alice
+):
+    from generations.services.cards import render_card
+    from generations.services.generate import start_generation
+
+    response = upload(alice_client, alice_session, json.dumps(graph()).encode(), seed="5.seed")
+    page = response.content.decode()
+    assert "Custom workflow saved" in page and "It has no prompt input: the brief's prompt is not used." in page
+    assert CustomWorkflow.objects.get(session=alice_session).mapping == {"seed": ["5", "seed"]}
+
+    generation = start_generation(alice_session, dict(BRIEF), user=alice, template="custom", announce=False)
+    assert not generation.uses_prompt
+    assert "This workflow takes no prompt: the brief's prompt was not used." in render_card(generation)
+    mapped = start_generation(alice_session, dict(BRIEF), user=alice, template="txt2img", announce=False)
+    assert mapped.uses_prompt and "takes no prompt" not in render_card(mapped)

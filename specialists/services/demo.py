@@ -102,7 +102,7 @@ def seed_demo(user) -> tuple[Session, bool]:
         conversation.append_message(Role.SYSTEM, "", kind=Message.Kind.GENERATION, generation=generation)
         output = MediaOutput(
             generation=generation,
-            kind=MediaKind.IMAGE if content_type.startswith("image/") else kind,
+            kind=kind,
             content_type=content_type,
             node_id="9",
             original_filename=filename,
