@@ -116,3 +116,20 @@ def test_a_workflow_with_no_prompt_input_is_saved_and_its_generations_say_the_pr
     assert "This workflow takes no prompt: the brief's prompt was not used." in render_card(generation)
     mapped = start_generation(alice_session, dict(BRIEF), user=alice, template="txt2img", announce=False)
     assert mapped.uses_prompt and "takes no prompt" not in render_card(mapped)
+
+
+def test_a_workflow_with_a_node_the_server_lacks_is_refused_before_it_is_sent(
+    alice_client, alice_session, alice, fake_comfyui
+):
+    from generations.models import Generation
+    from generations.services.brief import BriefError
+    from generations.services.generate import start_generation
+
+    with_custom_node = {**graph(), "90": {"class_type": "UltimateSDUpscale", "inputs": {"upscale_by": 2}}}
+    upload(alice_client, alice_session, json.dumps(with_custom_node).encode(), positive_prompt="2.text")
+    with pytest.raises(BriefError) as refused:
+        start_generation(alice_session, dict(BRIEF), user=alice, template="custom", announce=False)
+    assert f"ComfyUI at {fake_comfyui.url} does not have the node UltimateSDUpscale that this workflow uses" in str(
+        refused.value
+    )
+    assert not Generation.objects.exists() and fake_comfyui.prompts == []

@@ -11,6 +11,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
+from generations.services import needs
 from generations.services.catalog import Catalog, get_catalog
 from specialists.clients import embedded
 from specialists.clients.base import ModelInfo, same_model
@@ -19,8 +20,6 @@ from specialists.clients.openai_compat import OpenAICompatClient
 from specialists.services.llm import BACKENDS
 from studio.errors import EngineError
 
-IMAGE_NODES = ("CheckpointLoaderSimple", "CLIPTextEncode", "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage")
-VIDEO_NODES = ("ImageOnlyCheckpointLoader", "SVD_img2vid_Conditioning", "VideoLinearCFGGuidance", "SaveAnimatedWEBP")
 # Listing models is a small request; an engine that takes longer than this is not usable anyway.
 LIST_TIMEOUT = 10.0
 
@@ -142,8 +141,9 @@ def _comfyui_report(url: str, problems: list[str], warnings: list[str]) -> dict:
         "available": catalog.available,
         "error": catalog.error,
         "checkpoints": list(catalog.checkpoints),
-        "missing_image_nodes": [node for node in IMAGE_NODES if node not in catalog.node_types],
-        "missing_video_nodes": [node for node in VIDEO_NODES if node not in catalog.node_types],
+        "video_checkpoints": needs.video_checkpoints(catalog),
+        "missing_image_nodes": needs.missing_nodes(catalog, *needs.IMAGE_TEMPLATES),
+        "missing_video_nodes": needs.missing_nodes(catalog, *needs.VIDEO_TEMPLATES),
     }
     if not catalog.available:
         problems.append(catalog.error or f"ComfyUI does not answer at {url}: start it, or fix COMFYUI_URLS")
@@ -163,4 +163,6 @@ def _comfyui_report(url: str, problems: list[str], warnings: list[str]) -> dict:
             f"ComfyUI at {url} lacks the video nodes {', '.join(report['missing_video_nodes'])}, so video "
             "generations will fail there: update ComfyUI"
         )
+    if not report["video_checkpoints"]:
+        warnings.append(f"ComfyUI at {url}: {needs.VIDEO_MODEL_HINT}")
     return report

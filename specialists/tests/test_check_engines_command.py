@@ -102,3 +102,32 @@ def test_json_output_carries_the_same_findings(fake_ollama, fake_comfyui, dead_u
     assert up["missing_image_nodes"] == [] and up["missing_video_nodes"] == []
     assert (down["url"], down["available"]) == (dead_url, False)
     assert len(report["problems"]) == 1 and dead_url in report["problems"][0]
+
+
+def test_it_checks_the_nodes_the_video_graph_really_uses_and_says_no_video_model_is_installed(
+    fake_ollama, fake_comfyui
+):
+    fake_comfyui.remove_nodes("CreateVideo", "SaveVideo")
+    code, out = check_engines()
+    assert code == 0  # images still work: these limit the studio, they do not stop it
+    assert "video nodes: missing CreateVideo, SaveVideo" in out and "image nodes: all present" in out
+    assert f"ComfyUI at {fake_comfyui.url} lacks the video nodes CreateVideo, SaveVideo" in out
+    assert "video models: none" in out
+    assert f"ComfyUI at {fake_comfyui.url}: no video model is installed" in out
+    assert "svd_xt.safetensors" in out and "ComfyUI/models/checkpoints" in out
+
+
+def test_an_installed_video_model_is_listed_and_not_warned_about(fake_ollama, fake_comfyui):
+    fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors", "svd_xt.safetensors"])
+    code, out = check_engines("--json")
+    [server] = json.loads(out)["comfyui"]
+    assert server["video_checkpoints"] == ["svd_xt.safetensors"] and server["missing_video_nodes"] == []
+    assert not any("video" in warning for warning in json.loads(out)["warnings"])
+
+
+def test_a_missing_image_node_stops_the_studio_with_the_fix(fake_ollama, fake_comfyui):
+    fake_comfyui.remove_nodes("VAEEncode")  # only img2img (Rework) uses it
+    code, out = check_engines()
+    assert code == 1
+    assert "image nodes: missing VAEEncode" in out
+    assert f"ComfyUI at {fake_comfyui.url} lacks the image nodes VAEEncode: update ComfyUI" in out

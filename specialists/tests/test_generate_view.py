@@ -1,3 +1,5 @@
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -74,6 +76,22 @@ def test_a_video_without_a_video_model_says_what_to_install(alice_client, brief_
     assert response.status_code == 400
     assert "svd_xt.safetensors" in response.content.decode()
     assert not Generation.objects.exists()
+
+
+def test_a_video_on_a_comfyui_without_the_video_nodes_is_refused_before_anything_is_stored(
+    alice_client, brief_message, fake_comfyui
+):
+    from generations.services import catalog
+
+    fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors", "svd_xt.safetensors"])
+    fake_comfyui.remove_nodes("CreateVideo", "SaveVideo")
+    catalog.clear_cache(fake_comfyui.url)
+    response = alice_client.post(url(brief_message), form(media_kind="video"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 400
+    text = html.unescape(response.content.decode())
+    assert f"ComfyUI at {fake_comfyui.url} does not have the nodes CreateVideo, SaveVideo" in text
+    assert "update ComfyUI" in text
+    assert not Generation.objects.exists() and fake_comfyui.prompts == []
 
 
 def test_a_video_uses_the_video_model_only_to_animate(

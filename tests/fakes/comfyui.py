@@ -120,6 +120,7 @@ class FakeComfyUI(BackgroundServer):
         self.view_override: tuple[str, bytes] | None = None
         self._lock = threading.Lock()
         self._checkpoints = list(DEFAULT_CHECKPOINTS if checkpoints is None else checkpoints)
+        self._removed_nodes: set[str] = set()
         self._next_failure: dict | None = None
         self._hang_next = False
         # path -> [(status, body), ...]: the next requests to that path (no query, no ids: "/history", "/view")
@@ -162,6 +163,12 @@ class FakeComfyUI(BackgroundServer):
     def set_checkpoints(self, checkpoints: list[str]) -> None:
         with self._lock:
             self._checkpoints = list(checkpoints)
+
+    def remove_nodes(self, *node_classes: str) -> None:
+        """An older ComfyUI, or one missing a custom node pack: these classes vanish from /object_info and a prompt
+        using them is refused as ComfyUI refuses it (invalid_prompt: "node X does not exist")."""
+        with self._lock:
+            self._removed_nodes.update(node_classes)
 
     def fail_next_with_execution_error(
         self, node_type: str | None = None, message: str = "Fake failure", exception_type: str = "RuntimeError"
@@ -374,9 +381,9 @@ class FakeComfyUI(BackgroundServer):
     # -- HTTP ---------------------------------------------------------------------
     def _definitions(self) -> dict:
         with self._lock:
-            checkpoints = list(self._checkpoints)
+            checkpoints, removed = list(self._checkpoints), set(self._removed_nodes)
         inputs = [_join(sub, name) for (kind, sub, name) in self._files if kind == "input"]
-        return node_definitions(checkpoints, inputs)
+        return {name: spec for name, spec in node_definitions(checkpoints, inputs).items() if name not in removed}
 
     async def _post_prompt(self, request: web.Request) -> web.Response:
         try:

@@ -50,6 +50,7 @@ def text_report(report: dict) -> list[str]:
         lines.append(f"    checkpoints: {', '.join(server['checkpoints']) or 'none'}")
         lines.append(f"    image nodes: {_missing(server['missing_image_nodes'])}")
         lines.append(f"    video nodes: {_missing(server['missing_video_nodes'])}")
+        lines.append(f"    video models: {', '.join(server['video_checkpoints']) or 'none'}")
 
     if report["problems"]:
         lines += ["", "Missing (the studio needs these):"] + [f"  - {problem}" for problem in report["problems"]]
