@@ -38,6 +38,7 @@ TARGETS: dict[str, list[str]] = {
         "studio/core/tests/test_login_view.py",
     ],
     "studio/core/services/accounts.py": [
+        "studio/core/tests/test_accounts.py",
         "studio/core/tests/test_local_user_middleware.py",
         "studio/core/tests/test_login_view.py",
         "specialists/tests/test_studio_consumer.py::test_an_action_after_the_sign_in_ended_is_refused_and_stores_nothing",

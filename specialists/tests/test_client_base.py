@@ -73,3 +73,34 @@ async def test_time_the_reader_spends_with_a_line_does_not_count_as_silence():
 async def test_lines_that_keep_coming_are_never_a_pause_however_long_the_reply():
     chunks = ["start\n"] + [item for i in range(8) for item in (0.1, f"line {i}\n")]
     assert len(await lines_from(chunks, between=1.0)) == 9
+
+
+async def test_a_silence_after_lines_that_came_in_time_is_still_caught():
+    # The watch's first timer falls after a line arrived: it must look again at the new due time, not stop watching.
+    chunks = ["one\n", 0.1, "two\n", 0.1, "three\n", 30.0, "never\n"]
+    with pytest.raises(ReplyPaused):
+        await asyncio.wait_for(lines_from(chunks, between=0.25), timeout=10)
+
+
+async def test_the_watch_leaves_nothing_behind_it():
+    errors = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: errors.append(context))
+    # The timer armed while waiting for "two" fires while the reader is busy with it: nothing to watch then.
+    assert await lines_from(["one\n", "two\n"], between=0.1, reader_pause=0.3) == ["one", "two"]
+    assert errors == []
+
+
+async def test_a_reader_cancelled_from_outside_is_cancelled_not_paused():
+    reading = asyncio.ensure_future(lines_from(["one\n", 30.0, "two\n"], between=10.0))
+    await asyncio.sleep(0.3)  # past the first line: the watch is on
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+
+
+async def test_a_reader_cancelled_before_the_first_line_is_cancelled_not_paused():
+    reading = asyncio.ensure_future(lines_from([30.0, "one\n"], between=0.1))
+    await asyncio.sleep(0.2)
+    reading.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reading
