@@ -19,3 +19,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.getbasetemp() / "test-studio.sqlite3")
+
+
+def pytest_configure(config):
+    from tests.watchdog import open_terminal
+
+    open_terminal()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    from tests.watchdog import Watchdog
+
+    with Watchdog(item.nodeid):
+        return (yield)

@@ -67,7 +67,9 @@ class Generation(models.Model):
     def claim(self, server: str, client_id: str) -> bool:
         """queued -> running. A running job whose heartbeat stopped (worker died) may be reclaimed."""
         now = timezone.now()
-        fields = dict(status=self.Status.RUNNING, server=server, client_id=client_id, started_at=now, heartbeat_at=now)
+        fields = dict(
+            status=self.Status.RUNNING, server=server, client_id=client_id, started_at=now, heartbeat_at=now, error=""
+        )
         updated = Generation.objects.filter(pk=self.pk, status=self.Status.QUEUED, cancel_requested=False).update(
             attempts=models.F("attempts") + 1, **fields
         )
@@ -123,6 +125,23 @@ class Generation(models.Model):
 
     def regain_server(self) -> bool:
         return self._transition([self.Status.RUNNING], unreachable_since=None)
+
+    def move_to(self, server: str, reason: str) -> bool:
+        """A job whose ComfyUI went away goes to another server, keeping its status (queued or running).
+
+        It starts there from the beginning: the new server never saw its prompt.
+        """
+        return self._transition(
+            self.ACTIVE,
+            server=server,
+            prompt_id="",
+            progress=0.0,
+            progress_value=0,
+            progress_max=0,
+            unreachable_since=None,
+            heartbeat_at=timezone.now(),
+            error=reason,
+        )
 
     def set_progress(self, value: int, maximum: int) -> None:
         fraction = (value / maximum) if maximum else 0.0

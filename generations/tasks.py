@@ -3,7 +3,7 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from generations.services import runner
+from generations.services import placement, runner
 from studio.errors import TransientError
 
 EAGER_BACKOFF_FACTOR = 0.25
@@ -32,7 +32,9 @@ def run_generation(self, generation_id: int) -> str:
             # lets a ComfyUI that is restarting come back. Only a pool thread waits, never a request.
             time.sleep(countdown * EAGER_BACKOFF_FACTOR)
         raise self.retry(exc=exc, countdown=countdown) from exc
-    if outcome == runner.BUSY and not self.request.is_eager:
+    if outcome == runner.MOVED:
+        run_generation.apply_async(args=[generation_id], queue=placement.queue_of(generation_id))
+    elif outcome == runner.BUSY and not self.request.is_eager:
         # A redelivery (the worker that had it died) arrives while the heartbeat still looks fresh:
         # look again once it can be stale, so the job is taken over instead of dropped.
         routing = self.request.delivery_info or {}

@@ -31,7 +31,7 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 # Full-size previews (SaveImageWebsocket) can be several MB; websockets' default cap is 1 MiB.
 MAX_WS_FRAME_BYTES = 64 * 1024 * 1024
 
-# Model-loader inputs whose dropdown lists files the user has to put into a ComfyUI models folder.
+# Loader inputs whose dropdown lists model files: what the file is, and its folder under ComfyUI/models.
 _MODEL_INPUTS = {
     "ckpt_name": ("checkpoint", "checkpoints"),
     "lora_name": ("LoRA", "loras"),
@@ -40,9 +40,20 @@ _MODEL_INPUTS = {
     "clip_name": ("text encoder", "text_encoders"),
     "clip_name1": ("text encoder", "text_encoders"),
     "clip_name2": ("text encoder", "text_encoders"),
+    "clip_name3": ("text encoder", "text_encoders"),
+    "clip_name4": ("text encoder", "text_encoders"),
     "control_net_name": ("ControlNet", "controlnet"),
+    "style_model_name": ("style model", "style_models"),
     "model_name": ("model", "upscale_models"),
 }
+_MODEL_INPUTS_OF_NODE = {
+    ("CLIPVisionLoader", "clip_name"): ("CLIP vision model", "clip_vision"),
+}
+
+
+def model_input(class_type: str, input_name: str) -> tuple[str, str] | None:
+    """(what the file is, its folder under ComfyUI/models) for a loader input that names a model file."""
+    return _MODEL_INPUTS_OF_NODE.get((class_type, input_name)) or _MODEL_INPUTS.get(input_name)
 
 
 class ComfyUIUnreachable(TransientError):
@@ -322,7 +333,7 @@ class EventStream:
 LISTED_OPTIONS = 30
 
 
-def _listed(options: list[str]) -> str:
+def listed(options: list[str]) -> str:
     shown = ", ".join(options[:LISTED_OPTIONS])
     return shown if len(options) <= LISTED_OPTIONS else f"{shown} and {len(options) - LISTED_OPTIONS} more"
 
@@ -375,18 +386,18 @@ def _describe_node_error(node_id: str, class_type: str, node_error: dict, option
     if kind == "value_not_in_list":
         options = combo_options(config)
         if options is None:  # ComfyUI omits lists longer than 20 options
-            listed = re.search(r"not in (\[.*\])$", details)
-            options = _parse_list(listed.group(1)) if listed else None
+            in_list = re.search(r"not in (\[.*\])$", details)
+            options = _parse_list(in_list.group(1)) if in_list else None
         if options is None and options_of is not None:  # "(list of length 22)": ask the server for the list
             options = options_of(class_type, name)
-        if name in _MODEL_INPUTS:
-            noun, folder = _MODEL_INPUTS[name]
+        if model := model_input(class_type, name):
+            noun, folder = model
             if options:
-                installed = f"installed: {_listed(options)}"
+                installed = f"installed: {listed(options)}"
             else:
                 installed = f"no {noun} files are installed: put one into ComfyUI/models/{folder}"
             return f"{noun} {received} is not installed in ComfyUI ({installed})"
-        allowed = f"one of {_listed(options)}" if options else "one of the options ComfyUI offers"
+        allowed = f"one of {listed(options)}" if options else "one of the options ComfyUI offers"
         return f"{where}: {name} {received!r} is not {allowed}"
     if kind == "value_smaller_than_min":
         minimum = limits.get("min", _number_after(node_error.get("message"), "min of"))

@@ -2,6 +2,7 @@
 
 import base64
 import logging
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -52,7 +53,14 @@ def card_context(generation: Generation, *, oob: bool = False, eta: int | None =
         "eta": eta if eta is not None else eta_seconds(generation),
         "oob": oob,
         "restart_window": f"{settings.COMFYUI_RESTART_WINDOW:g}",
+        # Which server runs it matters only when there is more than one.
+        "server_label": server_label(generation.server) if len(settings.COMFYUI_URLS) > 1 else "",
     }
+
+
+def server_label(server: str) -> str:
+    """gpu-box:8188 for http://gpu-box:8188: how an artist names their machines."""
+    return urlsplit(server).netloc or server
 
 
 def render_card(generation: Generation, *, oob: bool = False) -> str:

@@ -41,6 +41,9 @@ class Catalog:
     samplers: list[str] = field(default_factory=list)
     schedulers: list[str] = field(default_factory=list)
     node_types: set[str] = field(default_factory=set)
+    # (node class, input) -> the values ComfyUI accepts there: model files, samplers, modes. Inputs the studio
+    # fills by uploading (LoadImage's image) are left out: their file is sent just before the prompt.
+    choices: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     error: str = ""
     server: str = ""
 
@@ -58,13 +61,20 @@ def parse_object_info(object_info: dict, server: str = "") -> Catalog:
         samplers=_options(object_info, "KSampler", "sampler_name") or list(DEFAULT_SAMPLERS),
         schedulers=_options(object_info, "KSampler", "scheduler") or list(DEFAULT_SCHEDULERS),
         node_types=set(object_info),
+        choices=_choices(object_info),
         server=server,
     )
 
 
 def get_catalog(server_url: str | None = None, *, refresh: bool = False) -> Catalog:
-    """The catalog of `server_url` (default: the first of COMFYUI_URLS). Never raises."""
-    server = (server_url or settings.COMFYUI_URLS[0]).rstrip("/")
+    """The catalog of `server_url`; without one, of the whole farm (every server of COMFYUI_URLS: what any of
+    them offers, see combined). Never raises."""
+    if server_url is None:
+        servers = settings.COMFYUI_URLS
+        if len(servers) == 1:
+            return get_catalog(servers[0], refresh=refresh)
+        return combined([get_catalog(server, refresh=refresh) for server in servers])
+    server = server_url.rstrip("/")
     key = cache_key(server)
     if not refresh:
         cached = cache.get(key)
@@ -79,6 +89,30 @@ def get_catalog(server_url: str | None = None, *, refresh: bool = False) -> Cata
         catalog = unavailable(server, f"ComfyUI at {server} sent an /object_info this studio cannot read")
     cache.set(key, catalog, CACHE_SECONDS if catalog.available else UNAVAILABLE_CACHE_SECONDS)
     return catalog
+
+
+def combined(catalogs: list[Catalog]) -> Catalog:
+    """What the farm offers: every model, option and node that at least one answering server has. Which server
+    can run a given job is placement's question (generations/services/placement.py)."""
+    answering = [catalog for catalog in catalogs if catalog.available]
+    if not answering:
+        return unavailable("", " ".join(catalog.error for catalog in catalogs))
+    choices: dict[tuple[str, str], list[str]] = {}
+    for catalog in answering:
+        for key, options in catalog.choices.items():
+            choices[key] = _union([choices.get(key, []), options])
+    return Catalog(
+        available=True,
+        checkpoints=_union([catalog.checkpoints for catalog in answering]),
+        samplers=_union([catalog.samplers for catalog in answering]),
+        schedulers=_union([catalog.schedulers for catalog in answering]),
+        node_types=set().union(*(catalog.node_types for catalog in answering)),
+        choices=choices,
+    )
+
+
+def _union(lists: list[list[str]]) -> list[str]:
+    return list(dict.fromkeys(item for items in lists for item in items))
 
 
 def unavailable(server: str, error: str) -> Catalog:
@@ -98,6 +132,23 @@ def cache_key(server_url: str) -> str:
 def clear_cache(server_url: str | None = None) -> None:
     for server in [server_url] if server_url else settings.COMFYUI_URLS:
         cache.delete(cache_key(server))
+
+
+def _choices(object_info: dict) -> dict[tuple[str, str], list[str]]:
+    choices = {}
+    for class_type, node in object_info.items():
+        inputs = node.get("input") if isinstance(node, dict) else None
+        for group in ("required", "optional"):
+            for input_name, spec in ((inputs or {}).get(group) or {}).items():
+                options = combo_options(spec)
+                if options is not None and not _uploaded(spec):
+                    choices[(class_type, input_name)] = options
+    return choices
+
+
+def _uploaded(spec) -> bool:
+    extra = spec[1] if len(spec) > 1 and isinstance(spec[1], dict) else {}
+    return any(key.endswith("upload") and value for key, value in extra.items())
 
 
 def _options(object_info: dict, class_type: str, input_name: str) -> list[str] | None:

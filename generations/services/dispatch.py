@@ -1,7 +1,7 @@
 """Hand generations to a worker.
 
 With Redis, Celery carries them: one queue per ComfyUI server (comfyui.<n>, n = index in
-settings.COMFYUI_URLS), the server with the least work left chosen at enqueue time; a worker consumes
+settings.COMFYUI_URLS), the server chosen at enqueue time (placement.py); a worker consumes
 `worker_queues()`. Without it, the task runs in this process's thread pool, never on the event
 loop and never inside the request.
 """
@@ -11,10 +11,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db.models import F, FloatField, Q, Sum, Value
+from django.db.models import Q
 from django.utils import timezone
 
 from generations.models import Generation
+from generations.services.placement import choose_server, queue_for, server_index
 from generations.services.runner import STALE_AFTER
 from generations.tasks import run_generation
 
@@ -26,38 +27,9 @@ _executor_lock = threading.Lock()
 _local_pending: set[int] = set()
 
 
-def queue_for(index: int) -> str:
-    return f"comfyui.{index}"
-
-
 def worker_queues() -> list[str]:
     """Queues a worker consumes: `celery -A studio worker -Q <these, comma separated>`."""
     return ["studio"] + [queue_for(i) for i in range(len(settings.COMFYUI_URLS))]
-
-
-def choose_server() -> tuple[int, str]:
-    """The configured ComfyUI with the least work left (first one on ties): its queued and running
-    generations, a running one counted by the share of its steps still to go.
-
-    Counting jobs alone gave an extra job to whichever server happened to finish one first, though it
-    was only a fraction of a job ahead: 24 jobs on 4 servers went 7/6/6/5 instead of 6 each, and the
-    run took a job period longer (PERFORMANCE.md, queue scaling).
-    """
-    servers = settings.COMFYUI_URLS
-    left = dict(
-        Generation.objects.filter(status__in=[Generation.Status.QUEUED, Generation.Status.RUNNING], server__in=servers)
-        .values_list("server")
-        .annotate(left=Sum(Value(1.0) - F("progress"), output_field=FloatField()))
-    )
-    index = min(range(len(servers)), key=lambda i: (left.get(servers[i], 0.0), i))
-    return index, servers[index]
-
-
-def server_index(server: str) -> int | None:
-    try:
-        return settings.COMFYUI_URLS.index(server)
-    except ValueError:
-        return None
 
 
 def _local_executor() -> ThreadPoolExecutor:
@@ -84,7 +56,7 @@ def enqueue(generation: Generation) -> None:
     """Send the generation to a worker. A retry or a re-attach keeps the server it already uses."""
     index = server_index(generation.server) if generation.prompt_id else None
     if index is None:
-        index, server = choose_server()
+        index, server = choose_server(generation.workflow)
         Generation.objects.filter(pk=generation.pk).update(server=server)
         generation.server = server
     if settings.GENERATION_JOBS_IN_PROCESS:

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from generations.models import Generation, MediaKind
-from generations.services import cards, dispatch, needs, runner
+from generations.services import cards, dispatch, placement, runner
 from generations.services.brief import BriefError, is_video_checkpoint, normalize_brief
 from generations.services.catalog import get_catalog
 from generations.services.custom_workflow import apply_custom_workflow
@@ -77,7 +77,7 @@ def start_generation(
             session=session, kind=kind, template=template, parameters=brief, source=source
         )
         generation.workflow = _build(session, template, brief, generation, catalog)
-        if reason := needs.not_runnable(catalog, generation.workflow):
+        if reason := placement.refusal(generation.workflow):
             raise BriefError(reason)  # before anything is stored or sent: the transaction takes the row back
         generation.save(update_fields=["workflow", "uses_prompt"])
         # First on commit: a server waiting costs more than a card arriving later.

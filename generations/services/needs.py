@@ -4,6 +4,7 @@ A check that lists node names by hand drifts from the graphs (it once checked Sa
 while the video graph saved with CreateVideo and SaveVideo): these are the graphs' own nodes.
 """
 
+from generations.clients.comfyui import listed, model_input
 from generations.services.brief import DEFAULTS, VIDEO_CHECKPOINT_HINTS, is_video_checkpoint
 from generations.services.catalog import Catalog
 from generations.workflows import TEMPLATES
@@ -34,18 +35,41 @@ def missing_nodes(catalog: Catalog, *templates: str) -> list[str]:
 
 
 def not_runnable(catalog: Catalog, graph: dict) -> str | None:
-    """Why this server cannot run ``graph`` (node classes it does not have), or None. A server whose
-    catalog could not be read is not judged: its own answer to the submit will say."""
+    """Why this server cannot run ``graph`` (node classes it does not have, or a model file or option it does
+    not offer), or None. A server whose catalog could not be read is not judged: its own answer to the submit
+    will say."""
     if not catalog.available or not catalog.node_types:
         return None
-    missing = sorted({str(node.get("class_type")) for node in graph.values()} - catalog.node_types)
-    if not missing:
-        return None
     where = f"ComfyUI at {catalog.server}" if catalog.server else "ComfyUI"
-    return (
-        f"{where} does not have the node{'s' if len(missing) > 1 else ''} {', '.join(missing)} that this workflow "
-        "uses: update ComfyUI, or install the custom nodes that provide them (ComfyUI-Manager can), then generate again"
-    )
+    missing = sorted({str(node.get("class_type")) for node in graph.values()} - catalog.node_types)
+    if missing:
+        return (
+            f"{where} does not have the node{'s' if len(missing) > 1 else ''} {', '.join(missing)} that this "
+            "workflow uses: update ComfyUI, or install the custom nodes that provide them (ComfyUI-Manager can), "
+            "then generate again"
+        )
+    for class_type, input_name, value in _chosen_values(graph):
+        options = catalog.choices.get((class_type, input_name))
+        if options is None or value in options:
+            continue
+        if model := model_input(class_type, input_name):
+            noun, folder = model
+            return (
+                f"{where} does not have the {noun} {value} (ComfyUI/models/{folder}) that this workflow's "
+                f"{class_type} loads: put the file there, or choose one it has "
+                f"({listed(options) or f'no {noun} is installed'})"
+            )
+        return f"{where} has no {value!r} for {class_type}'s {input_name}; it offers {listed(options) or 'nothing'}"
+    return None
+
+
+def _chosen_values(graph: dict):
+    for node in graph.values():
+        if not isinstance(node, dict):
+            continue
+        for input_name, value in (node.get("inputs") or {}).items():
+            if isinstance(value, str):  # a link is a list, a number is checked by ComfyUI's own ranges
+                yield str(node.get("class_type")), input_name, value
 
 
 def video_checkpoints(catalog: Catalog) -> list[str]:

@@ -30,7 +30,7 @@ from generations.clients.comfyui_events import (
     parse_json,
 )
 from generations.models import Generation, MediaKind, MediaOutput
-from generations.services import cards, gpu, media, uploads
+from generations.services import cards, gpu, media, placement, uploads
 from generations.signals import generation_finished, gpu_wanted
 from studio.errors import PermanentError, TransientError
 
@@ -45,6 +45,7 @@ RECONNECT_POLL = 1.0  # how often a job whose ComfyUI went away asks whether it 
 STALE_AFTER = timedelta(seconds=60)
 
 BUSY = "already running elsewhere"
+MOVED = "moved to another server"
 WEBSOCKET_OUTPUT = "SaveImageWebsocket"
 
 
@@ -96,6 +97,11 @@ def _run(generation_id: int) -> str:
         return BUSY
     resuming = bool(generation.prompt_id)
     server = generation.server or settings.COMFYUI_URLS[0]
+    if not resuming and (other := _elsewhere_if_down(generation, server)):
+        if not settings.GENERATION_JOBS_IN_PROCESS:
+            # Through the other server's queue, which keeps that server's jobs one after the other.
+            return MOVED if _move(generation, other) else "not claimed"
+        server = other
     client_id = generation.client_id if resuming and generation.client_id else uuid.uuid4().hex
     if not generation.claim(server, client_id):
         generation.refresh_from_db()
@@ -109,9 +115,13 @@ def _run(generation_id: int) -> str:
                 _attach_and_follow(client, generation, client_id, resuming=resuming)
                 break
             except ComfyUIUnreachable as exc:
-                if not _wait_for_comfyui(client, generation, exc):
+                back_on = _wait_for_comfyui(client, generation, exc)
+                if back_on is None:
                     break
-                # Back: the prompt is followed if ComfyUI still has it, collected if it finished, else sent again.
+                if back_on != client.base_url:
+                    client.close()
+                    client = ComfyUIClient(back_on)
+                # The prompt is followed if ComfyUI still has it, collected if it finished, else sent (again).
                 resuming = bool(generation.prompt_id)
     except PermanentError as exc:
         generation.fail(exc.message)
@@ -151,40 +161,64 @@ def unreachable_for_too_long(server: str) -> str:
     )
 
 
-def _wait_for_comfyui(client: ComfyUIClient, generation: Generation, error: ComfyUIUnreachable) -> bool:
-    """Ride out a ComfyUI restart: keep the job (running, beating) until the server answers again.
+def _elsewhere_if_down(generation: Generation, server: str) -> str | None:
+    """A server that answers and can run the job, when its own does not answer and there are others."""
+    if len(settings.COMFYUI_URLS) < 2 or placement.is_up(server):
+        return None
+    return placement.alternative(generation.workflow, server)
 
-    True once it answers; False when the job ended meanwhile: cancelled by the artist, or failed
-    after COMFYUI_RESTART_WINDOW seconds of silence.
+
+def _move(generation: Generation, server: str) -> bool:
+    gone = generation.server
+    moved = generation.move_to(server, f"ComfyUI at {gone} stopped answering; this job moved to {server}.")
+    if moved:
+        log.info("generation %s: moved from %s to %s", generation.pk, gone, server)
+        cards.push_card(generation)
+    return moved
+
+
+def _wait_for_comfyui(client: ComfyUIClient, generation: Generation, error: ComfyUIUnreachable) -> str | None:
+    """Ride out a ComfyUI restart: keep the job (running, beating) until the server answers again, or move it
+    to another server that answers and can run it.
+
+    The server to go on with (the same one, back; or the one the job moved to), or None when the job ended
+    meanwhile: cancelled by the artist, or failed after COMFYUI_RESTART_WINDOW seconds of silence.
     """
     log.info("generation %s: ComfyUI at %s went away (%s); waiting", generation.pk, client.base_url, error.detail)
-    if generation.lose_server():
-        cards.push_card(generation)
     deadline = time.monotonic() + settings.COMFYUI_RESTART_WINDOW
     last_beat = time.monotonic()
+    first = True
     while True:
         generation.refresh_from_db(fields=["cancel_requested", "status"])
         if generation.cancel_requested or generation.is_finished:
             # Nothing to interrupt on a server that does not answer; a restarted ComfyUI has forgotten the prompt.
             generation.cancel()
-            return False
+            return None
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             generation.fail(unreachable_for_too_long(client.base_url))
-            return False
+            return None
         if time.monotonic() - last_beat > HEARTBEAT_INTERVAL:
             last_beat = time.monotonic()
             Generation.objects.filter(pk=generation.pk).update(heartbeat_at=timezone.now())
-        time.sleep(min(RECONNECT_POLL, remaining))
+        if not first:
+            time.sleep(min(RECONNECT_POLL, remaining))
+        first = False
         try:
             client.system_stats()
         except TransientError:
+            # Not a dropped socket: the server itself is away. Another that can run the job takes it at once.
+            placement.mark_down(client.base_url)
+            if (other := _elsewhere_if_down(generation, client.base_url)) and _move(generation, other):
+                return other
+            if generation.lose_server():
+                cards.push_card(generation)
             continue
         except PermanentError:
             pass  # it answers, if oddly: let the re-attach find out more
         if generation.regain_server():
             cards.push_card(generation)
-        return True
+        return client.base_url
 
 
 def _time_limit_message() -> str:

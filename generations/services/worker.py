@@ -1,7 +1,7 @@
 """What a Celery worker does when it starts: warm up before forking, recover jobs whose messages were lost."""
 
 from generations.models import Generation
-from generations.services import dispatch, runner, warm
+from generations.services import dispatch, placement, runner, warm
 from generations.tasks import run_generation
 
 
@@ -15,7 +15,7 @@ def recover_on_worker_start(sender=None, **kwargs) -> None:
     # A job whose worker died moments ago still looks alive, and its message only comes back after the
     # broker's visibility timeout (an hour): look again once its heartbeat can be stale (BUSY re-checks).
     for generation in Generation.objects.filter(status=Generation.Status.RUNNING).only("pk", "server"):
-        index = dispatch.server_index(generation.server) or 0
+        index = placement.server_index(generation.server) or 0
         run_generation.apply_async(
-            args=[generation.pk], countdown=runner.STALE_AFTER.total_seconds() + 5, queue=dispatch.queue_for(index)
+            args=[generation.pk], countdown=runner.STALE_AFTER.total_seconds() + 5, queue=placement.queue_for(index)
         )

@@ -76,3 +76,26 @@ def test_a_failed_card_shows_the_escaped_error(make_generation):
     html = render_card(generation)
     assert "&lt;b&gt;width not divisible by 2&lt;/b&gt;" in html and "<b>width" not in html
     assert reverse("generations:variation", args=[generation.pk]) in html
+
+
+def test_with_several_servers_the_card_says_which_one_runs_the_job(make_generation, settings):
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(server="http://gpu-b:8188")
+    generation.refresh_from_db()
+    settings.COMFYUI_URLS = ["http://gpu-a:8188"]
+    assert "gpu-b:8188" not in render_card(generation)  # one server: nothing to tell apart
+    settings.COMFYUI_URLS = ["http://gpu-a:8188", "http://gpu-b:8188"]
+    assert "Waiting for ComfyUI on gpu-b:8188…" in render_card(generation)
+    Generation.objects.filter(pk=generation.pk).update(status="running", progress_value=2, progress_max=6)
+    generation.refresh_from_db()
+    assert "Step 2/6" in render_card(generation) and "· on gpu-b:8188" in render_card(generation)
+
+
+def test_a_moved_job_says_why_on_its_card_until_it_finishes(make_generation):
+    generation = make_generation()
+    generation.move_to("http://gpu-a:8188", "ComfyUI at http://gpu-b:8188 stopped answering; this job moved to …")
+    assert "stopped answering; this job moved to" in render_card(generation)
+    Generation.objects.filter(pk=generation.pk).update(status="running")
+    generation.refresh_from_db()
+    assert generation.complete()
+    assert "stopped answering" not in render_card(generation)

@@ -52,3 +52,22 @@ def test_a_worker_rides_out_a_comfyui_restart_and_finishes_the_job(
         assert generation.attempts == 1
     finally:
         restarted.stop()
+
+
+def test_a_job_placed_on_a_server_that_stopped_moves_to_one_that_can_run_it(
+    comfyui_farm, celery_worker_factory, make_generation
+):
+    from generations.services import placement
+    from generations.tasks import run_generation
+
+    a, b = comfyui_farm(["sd_xl_base_1.0.safetensors"], ["sd_xl_base_1.0.safetensors"])
+    celery_worker_factory()
+    generation = make_generation()
+    # Placed on the second server just before it stopped: its message waits in that server's queue.
+    Generation.objects.filter(pk=generation.pk).update(server=b.url)
+    b.stop()
+    run_generation.apply_async(args=[generation.pk], queue=placement.queue_for(1))
+    generation = wait_for(generation, Generation.FINISHED)
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert generation.server == a.url and [p["prompt_id"] for p in a.prompts] == [generation.prompt_id]
+    assert generation.attempts == 1

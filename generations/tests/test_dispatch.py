@@ -45,26 +45,6 @@ def test_a_worker_consumes_one_queue_per_comfyui_server(settings):
     assert dispatch.worker_queues() == ["studio", "comfyui.0", "comfyui.1", "comfyui.2"]
 
 
-def test_the_least_busy_server_gets_the_next_generation(settings, make_generation):
-    settings.COMFYUI_URLS = ["http://gpu-a:8188", "http://gpu-b:8188"]
-    busy = make_generation()
-    Generation.objects.filter(pk=busy.pk).update(server="http://gpu-a:8188", status="running")
-    assert dispatch.choose_server() == (1, "http://gpu-b:8188")
-    Generation.objects.filter(pk=busy.pk).update(status="complete")
-    assert dispatch.choose_server() == (0, "http://gpu-a:8188")
-
-
-def test_of_two_servers_with_one_job_each_the_one_further_into_it_gets_the_next(settings, make_generation):
-    settings.COMFYUI_URLS = ["http://gpu-a:8188", "http://gpu-b:8188"]
-    on_a, on_b = make_generation(), make_generation()
-    Generation.objects.filter(pk=on_a.pk).update(server="http://gpu-a:8188", status="running", progress=0.2)
-    Generation.objects.filter(pk=on_b.pk).update(server="http://gpu-b:8188", status="running", progress=0.9)
-    assert dispatch.choose_server() == (1, "http://gpu-b:8188")
-    waiting = make_generation()
-    Generation.objects.filter(pk=waiting.pk).update(server="http://gpu-b:8188", status="queued")
-    assert dispatch.choose_server() == (0, "http://gpu-a:8188")  # b: 0.1 + a whole job left, a: 0.8
-
-
 def test_with_celery_the_generation_goes_to_its_servers_queue(settings, make_generation, monkeypatch):
     if settings.REDIS_URL:
         pytest.skip("reads the in-memory broker; with REDIS_URL the worker test covers the real queue")

@@ -27,12 +27,14 @@ from tests.processes import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
+    """The predicate's first true value."""
     deadline = time.monotonic() + timeout
-    while not predicate():
+    while not (value := predicate()):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+    return value
 
 
 async def async_wait_until(predicate, timeout: float, what: str, interval: float = 0.05) -> None:

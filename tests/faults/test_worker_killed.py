@@ -22,7 +22,7 @@ from django.conf import settings
 from django.db import connection
 
 from generations.models import Generation, MediaOutput
-from generations.services import dispatch
+from generations.services import dispatch, placement
 from generations.services.runner import STALE_AFTER
 from specialists.models import Conversation, Phase, Role
 from studio.core.models import Session
@@ -159,7 +159,7 @@ def send_to_worker(generation: Generation) -> None:
     from studio.celery import app
 
     with app.connection_for_write(_own_redis_url()) as broker:
-        run_generation.apply_async(args=[generation.pk], queue=dispatch.queue_for(0), connection=broker)
+        run_generation.apply_async(args=[generation.pk], queue=placement.queue_for(0), connection=broker)
 
 
 def settled(generation: Generation, timeout: float) -> Generation:
