@@ -792,6 +792,7 @@ async def floor_delays(webs: list[Web], streams: int, *, tokens: int, token_dela
 BENCH_BRIEF = {
     "positive_prompt": "a lighthouse keeper's cat on the gallery rail, dusk, amber light, film grain",
     "negative_prompt": "blurry, text",
+    "checkpoint": "v1-5-pruned-emaonly.safetensors",  # SD1.5: 512×512 is its own size, drawn as asked
     "width": 512,
     "height": 512,
     "steps": 8,

@@ -10,6 +10,7 @@ import math
 import random
 import re
 
+from generations.services import families
 from generations.services.brief_spec import (
     ASK_MAX_SEED,
     ASK_NEGATIVE_CHARS,
@@ -285,7 +286,7 @@ def normalize_brief(raw, catalog: Catalog, *, defaults: dict | None = None) -> t
     if bad_seed or seed is None or not 0 <= seed <= MAX_SEED:
         seed = random.randint(0, 2**32 - 1)
     kind = data.get("media_kind") if data.get("media_kind") in ("image", "video") else base["media_kind"]
-    installed = image_checkpoints(catalog) or catalog.checkpoints
+    installed = families.image_models(catalog) or image_checkpoints(catalog) or catalog.checkpoints
     checkpoint_default = base.get("checkpoint") or (installed[0] if installed else "")
     brief = {
         "positive_prompt": positive,

@@ -6,6 +6,7 @@ Cached briefly in Django's cache: pages and Pixel's prompt building read it ofte
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -73,7 +74,19 @@ def get_catalog(server_url: str | None = None, *, refresh: bool = False) -> Cata
         servers = settings.COMFYUI_URLS
         if len(servers) == 1:
             return get_catalog(servers[0], refresh=refresh)
-        return combined([get_catalog(server, refresh=refresh) for server in servers])
+        known = {} if refresh else cache.get_many([cache_key(server) for server in servers])
+        catalogs = [known.get(cache_key(server)) for server in servers]
+        missing = [
+            server for server, catalog in zip(servers, catalogs, strict=True) if not isinstance(catalog, Catalog)
+        ]
+        if missing:
+            # Side by side: each is a request to another machine, and a page or a job waits for all of them.
+            with ThreadPoolExecutor(max_workers=len(missing), thread_name_prefix="catalog") as pool:
+                fetched = dict(
+                    zip(missing, pool.map(lambda each: get_catalog(each, refresh=refresh), missing), strict=True)
+                )
+            catalogs = [fetched.get(server) or catalog for server, catalog in zip(servers, catalogs, strict=True)]
+        return combined(catalogs)
     server = server_url.rstrip("/")
     key = cache_key(server)
     if not refresh:

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from generations.models import Generation, MediaKind
-from generations.services import cards, dispatch, placement, runner
+from generations.services import cards, dispatch, families, placement, runner
 from generations.services.brief import BriefError, is_video_checkpoint, normalize_brief
 from generations.services.catalog import get_catalog
 from generations.services.custom_workflow import apply_custom_workflow
@@ -27,13 +27,14 @@ def _video_checkpoint(catalog) -> str:
         return found
     if catalog.available:
         raise BriefError(
-            "a video needs a Stable Video Diffusion checkpoint, and ComfyUI has none: put svd_xt.safetensors "
-            "in ComfyUI/models/checkpoints, or choose Image"
+            "a video needs a video model, and ComfyUI has none ready: put svd_xt.safetensors in "
+            "ComfyUI/models/checkpoints, or a Wan or LTX-Video model with its text encoder "
+            "(manage.py check_engines says which files), or choose Image"
         )
     return DEFAULT_VIDEO_CHECKPOINT  # ComfyUI is down: its answer on submit will say if this is missing
 
 
-def _build(session: Session, template: str, brief: dict, generation: Generation, catalog) -> dict:
+def _build(session: Session, template: str, brief: dict, generation: Generation, catalog, warnings: list) -> dict:
     # The generation id keeps the graph (and so the file names) unique: even a reproduction with the
     # same seed writes new files, while ComfyUI still reuses its cached sampling.
     prefix = f"studio_s{session.pk}_g{generation.pk}"
@@ -43,8 +44,27 @@ def _build(session: Session, template: str, brief: dict, generation: Generation,
     if template == "img2img":
         return TEMPLATES["img2img"](brief, "pending-upload.png", prefix=prefix)
     if template == "video":
+        if found := families.text_to_video(catalog):
+            return _family_graph(found[0], found[1], brief, catalog, prefix, warnings)
         return TEMPLATES["video"](brief, video_checkpoint=_video_checkpoint(catalog), prefix=prefix)
+    family = families.family_of(catalog, brief["checkpoint"])
+    if family is not None and family.kind == families.IMAGE:
+        return _family_graph(family, brief["checkpoint"], brief, catalog, prefix, warnings)
     return TEMPLATES["txt2img"](brief, prefix=prefix)
+
+
+def _family_graph(family, model: str, brief: dict, catalog, prefix: str, warnings: list) -> dict:
+    """The family's own graph, its size (and a video's length) fitted to what the family makes: SD1.5 asked
+    for 1024² repeats its subject. The brief keeps what the graph really uses, so the card and a reproduction
+    show it."""
+    brief["width"], brief["height"], changed = families.fit_size(family, brief["width"], brief["height"])
+    if changed:
+        warnings.append(changed)
+    if family.kind == families.VIDEO:
+        defaults = family.defaults_for(model)
+        brief["frames"] = family.video_frames(brief.get("frames") or defaults["frames"])
+        brief["video_model"] = model
+    return family.build(family, brief, families.files_for(catalog, family, model), prefix=prefix)
 
 
 def start_generation(
@@ -76,10 +96,11 @@ def start_generation(
         generation = Generation.objects.create(
             session=session, kind=kind, template=template, parameters=brief, source=source
         )
-        generation.workflow = _build(session, template, brief, generation, catalog)
+        generation.workflow = _build(session, template, brief, generation, catalog, warnings)
+        generation.parameters = brief
         if reason := placement.refusal(generation.workflow):
             raise BriefError(reason)  # before anything is stored or sent: the transaction takes the row back
-        generation.save(update_fields=["workflow", "uses_prompt"])
+        generation.save(update_fields=["workflow", "uses_prompt", "parameters"])
         # First on commit: a server waiting costs more than a card arriving later.
         transaction.on_commit(lambda: dispatch.enqueue(generation))
         generation_started.send(sender=Generation, generation=generation, warnings=warnings, announce=announce)

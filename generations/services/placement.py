@@ -6,6 +6,8 @@ left. A server that stops answering is skipped; a job whose server went away mov
 it (the runner asks for an alternative).
 """
 
+from concurrent.futures import ThreadPoolExecutor
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, FloatField, Sum, Value
@@ -103,7 +105,8 @@ def choose_server(graph: dict | None = None) -> tuple[int, str]:
     servers = settings.COMFYUI_URLS
     indexes = list(range(len(servers)))
     if len(servers) > 1:
-        able = [i for i in indexes if _can_take(servers[i], graph)]
+        takes = _each(servers, lambda server: _can_take(server, graph))
+        able = [i for i in indexes if takes[i]]
         indexes = able or indexes
     index = _least_busy(indexes)
     return index, servers[index]
@@ -112,8 +115,18 @@ def choose_server(graph: dict | None = None) -> tuple[int, str]:
 def alternative(graph: dict, instead_of: str) -> str | None:
     """Another server that answers and can run ``graph``, the least busy one; None if there is none."""
     servers = settings.COMFYUI_URLS
-    able = [i for i, server in enumerate(servers) if server != instead_of and _can_take(server, graph)]
+    takes = _each(servers, lambda server: server != instead_of and _can_take(server, graph))
+    able = [i for i in range(len(servers)) if takes[i]]
     return servers[_least_busy(able)] if able else None
+
+
+def _each(servers: list[str], ask) -> list:
+    """``ask`` of every server; side by side when some health answer is not cached (a server that does not
+    answer then costs its timeout once, not once per server after it)."""
+    if len(cache.get_many([_health_key(server) for server in servers])) == len(servers):
+        return [ask(server) for server in servers]
+    with ThreadPoolExecutor(max_workers=len(servers), thread_name_prefix="placement") as pool:
+        return list(pool.map(ask, servers))
 
 
 def _can_take(server: str, graph: dict | None) -> bool:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from generations.services import needs
+from generations.services import families, needs
 from generations.services.catalog import Catalog, get_catalog
 from specialists.clients import embedded
 from specialists.clients.base import ModelInfo, same_model
@@ -144,6 +144,7 @@ def _comfyui_report(url: str, problems: list[str], warnings: list[str]) -> dict:
         "video_checkpoints": needs.video_checkpoints(catalog),
         "missing_image_nodes": needs.missing_nodes(catalog, *needs.IMAGE_TEMPLATES),
         "missing_video_nodes": needs.missing_nodes(catalog, *needs.VIDEO_TEMPLATES),
+        "families": [_family_dict(found) for found in families.reports(catalog)] if catalog.available else [],
     }
     if not catalog.available:
         problems.append(catalog.error or f"ComfyUI does not answer at {url}: start it, or fix COMFYUI_URLS")
@@ -163,6 +164,19 @@ def _comfyui_report(url: str, problems: list[str], warnings: list[str]) -> dict:
             f"ComfyUI at {url} lacks the video nodes {', '.join(report['missing_video_nodes'])}, so video "
             "generations will fail there: update ComfyUI"
         )
-    if not report["video_checkpoints"]:
+    if not any(family["ready"] for family in report["families"] if family["kind"] == "video"):
         warnings.append(f"ComfyUI at {url}: {needs.VIDEO_MODEL_HINT}")
     return report
+
+
+def _family_dict(found) -> dict:
+    family = found.family
+    return {
+        "key": family.key,
+        "label": family.label,
+        "kind": family.kind,
+        "ready": found.ready,
+        "models": found.models,
+        "files": found.files,
+        "missing": found.missing,
+    }

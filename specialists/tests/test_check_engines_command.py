@@ -131,3 +131,26 @@ def test_a_missing_image_node_stops_the_studio_with_the_fix(fake_ollama, fake_co
     assert code == 1
     assert "image nodes: missing VAEEncode" in out
     assert f"ComfyUI at {fake_comfyui.url} lacks the image nodes VAEEncode: update ComfyUI" in out
+
+
+def test_it_reports_each_model_family_ready_half_installed_or_absent(fake_ollama, fake_comfyui):
+    fake_comfyui.set_checkpoints(["sd_xl_base_1.0.safetensors", "dreamshaper_8.safetensors"])
+    fake_comfyui.set_models("diffusion_models", ["flux1-dev.safetensors", "wan2.1_t2v_1.3B_fp16.safetensors"])
+    fake_comfyui.set_models("text_encoders", ["umt5_xxl_fp8_e4m3fn_scaled.safetensors", "clip_l.safetensors"])
+    fake_comfyui.set_models("vae", ["wan_2.1_vae.safetensors"])
+    code, out = check_engines()
+    assert "SDXL (and Pony, Illustrious): ready (sd_xl_base_1.0.safetensors)" in out
+    assert "Stable Diffusion 1.5: ready (dreamshaper_8.safetensors)" in out
+    assert "Wan 2.x text to video: ready (wan2.1_t2v_1.3B_fp16.safetensors)" in out
+    assert (
+        "Flux.1 (diffusion model, text encoders and VAE apart): flux1-dev.safetensors, but missing "
+        "t5xxl_fp8_e4m3fn.safetensors in ComfyUI/models/text_encoders (for DualCLIPLoader); "
+        "ae.safetensors in ComfyUI/models/vae (for VAELoader)"
+    ) in out
+    assert "not installed: Stable Diffusion 3.5, Flux.1 (one checkpoint), Wan 2.x image to video" in out
+    # A text-to-video model is a video model: nothing to warn about
+    assert "no video model is installed" not in out
+    _, as_json = check_engines("--json")
+    [server] = json.loads(as_json)["comfyui"]
+    ready = {family["key"] for family in server["families"] if family["ready"]}
+    assert ready == {"sd15", "sdxl", "wan_t2v"}

@@ -45,7 +45,10 @@ def test_it_starts_a_generation_from_the_edited_brief(
     conversation.refresh_from_db()
     assert conversation.phase == Phase.GENERATING
     card = card_of(generation)
-    assert (card.kind, card.generation_id, card.metadata) == ("generation", generation.pk, {"warnings": []})
+    # The form's 512×512 is too small for the SDXL checkpoint it names: drawn at SDXL's size, and said so.
+    said = "SDXL (and Pony, Illustrious) draws at 640–2048 px a side, so 512×512 became 1024×1024 (square)."
+    assert (card.kind, card.generation_id, card.metadata) == ("generation", generation.pk, {"warnings": [said]})
+    assert (generation.parameters["width"], generation.workflow["4"]["inputs"]["width"]) == (1024, 1024)
 
 
 def test_it_rejects_invalid_fields_with_a_clear_error(alice_client, brief_message, fake_comfyui):

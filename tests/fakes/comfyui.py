@@ -32,7 +32,13 @@ from aiohttp import WSMsgType, web
 from PIL import Image
 
 from tests.fakes.background import BackgroundServer
-from tests.fakes.comfyui_nodes import SAMPLER_NODES, STEPPED_NODES, node_definitions, validate_prompt
+from tests.fakes.comfyui_nodes import (
+    SAMPLER_NODES,
+    STEPPED_NODES,
+    node_definitions,
+    recorded_definitions,
+    validate_prompt,
+)
 
 ASSETS = Path(__file__).parent / "assets"
 DEFAULT_CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"]
@@ -120,6 +126,8 @@ class FakeComfyUI(BackgroundServer):
         self.view_override: tuple[str, bytes] | None = None
         self._lock = threading.Lock()
         self._checkpoints = list(DEFAULT_CHECKPOINTS if checkpoints is None else checkpoints)
+        # Files of the other models folders (diffusion_models, text_encoders, vae, clip_vision, loras).
+        self._models: dict[str, list[str]] = {}
         self._removed_nodes: set[str] = set()
         self._next_failure: dict | None = None
         self._hang_next = False
@@ -163,6 +171,11 @@ class FakeComfyUI(BackgroundServer):
     def set_checkpoints(self, checkpoints: list[str]) -> None:
         with self._lock:
             self._checkpoints = list(checkpoints)
+
+    def set_models(self, folder: str, files: list[str]) -> None:
+        """What ComfyUI/models/<folder> holds, as its loaders' dropdowns list it."""
+        with self._lock:
+            self._models[folder] = list(files)
 
     def remove_nodes(self, *node_classes: str) -> None:
         """An older ComfyUI, or one missing a custom node pack: these classes vanish from /object_info and a prompt
@@ -382,8 +395,11 @@ class FakeComfyUI(BackgroundServer):
     def _definitions(self) -> dict:
         with self._lock:
             checkpoints, removed = list(self._checkpoints), set(self._removed_nodes)
+            models = {folder: list(files) for folder, files in self._models.items()}
         inputs = [_join(sub, name) for (kind, sub, name) in self._files if kind == "input"]
-        return {name: spec for name, spec in node_definitions(checkpoints, inputs).items() if name not in removed}
+        # The hand-written nodes (their errors match the recordings exactly) over every other built-in one.
+        definitions = {**recorded_definitions(models), **node_definitions(checkpoints, inputs)}
+        return {name: spec for name, spec in definitions.items() if name not in removed}
 
     async def _post_prompt(self, request: web.Request) -> web.Response:
         try:
@@ -555,15 +571,30 @@ class FakeComfyUI(BackgroundServer):
                 item = self._pending.popleft()
                 self._running = item
             await self._broadcast_status()
+            stopped = False
             try:
                 await self._execute(item)
+            except asyncio.CancelledError:
+                # Stopped, as a killed ComfyUI stops: the prompt never finishes, nothing says it did.
+                stopped = True
+                raise
             finally:
-                self._history[item.prompt_id] = self._history_record(item)
-                with self._lock:
-                    self._running = None
-                    self._last_node = None
-                await self._broadcast_status()
-                await self._send("executing", {"node": None, "prompt_id": item.prompt_id}, item.client_id)
+                if not stopped:
+                    self._settle(item)
+                else:
+                    with self._lock:
+                        self._running = None
+            await self._announce_settled(item)
+
+    def _settle(self, item: _QueueItem) -> None:
+        self._history[item.prompt_id] = self._history_record(item)
+        with self._lock:
+            self._running = None
+            self._last_node = None
+
+    async def _announce_settled(self, item: _QueueItem) -> None:
+        await self._broadcast_status()
+        await self._send("executing", {"node": None, "prompt_id": item.prompt_id}, item.client_id)
 
     async def _message(self, item: _QueueItem, kind: str, data: dict, *, record: bool = False) -> None:
         if record:

@@ -8,7 +8,11 @@ the recorded 400 bodies in tests/recordings/comfyui/errors/ come out identical.
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import traceback
+from pathlib import Path
 
 SAMPLERS = ["euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_sde", "ddim", "uni_pc"]
 SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal"]
@@ -68,6 +72,48 @@ def _node(
         "category": category,
         "output_node": output_node,
     }
+
+
+RECORDED_OBJECT_INFO = Path(__file__).resolve().parents[1] / "recordings" / "comfyui" / "object_info_0.3.64.json"
+# Loader inputs whose dropdown lists the files of a models folder (how ComfyUI fills them).
+MODEL_FOLDERS = {
+    ("UNETLoader", "unet_name"): "diffusion_models",
+    ("CLIPLoader", "clip_name"): "text_encoders",
+    ("DualCLIPLoader", "clip_name1"): "text_encoders",
+    ("DualCLIPLoader", "clip_name2"): "text_encoders",
+    ("TripleCLIPLoader", "clip_name1"): "text_encoders",
+    ("TripleCLIPLoader", "clip_name2"): "text_encoders",
+    ("TripleCLIPLoader", "clip_name3"): "text_encoders",
+    ("VAELoader", "vae_name"): "vae",
+    ("CLIPVisionLoader", "clip_name"): "clip_vision",
+    ("LoraLoader", "lora_name"): "loras",
+    ("LoraLoaderModelOnly", "lora_name"): "loras",
+}
+
+
+@functools.cache
+def _recorded() -> dict:
+    return json.loads(RECORDED_OBJECT_INFO.read_text())
+
+
+def recorded_definitions(models: dict[str, list[str]]) -> dict:
+    """Every built-in node of the recorded ComfyUI 0.3.64, its loaders listing ``models`` (folder -> files).
+    Shared between calls: read it, never change it."""
+    return _recorded_with(tuple(sorted((folder, tuple(files)) for folder, files in models.items())))
+
+
+@functools.lru_cache(maxsize=32)
+def _recorded_with(models: tuple) -> dict:
+    by_folder = dict(models)
+    definitions = copy.deepcopy(_recorded())
+    for (class_type, input_name), folder in MODEL_FOLDERS.items():
+        spec = definitions[class_type]["input"]["required"][input_name]
+        files = list(by_folder.get(folder, ()))
+        if spec[0] == "COMBO":
+            spec[1]["options"] = files
+        else:
+            spec[0] = files
+    return definitions
 
 
 def node_definitions(checkpoints: list[str], input_files: list[str]) -> dict:

@@ -51,6 +51,7 @@ def text_report(report: dict) -> list[str]:
         lines.append(f"    image nodes: {_missing(server['missing_image_nodes'])}")
         lines.append(f"    video nodes: {_missing(server['missing_video_nodes'])}")
         lines.append(f"    video models: {', '.join(server['video_checkpoints']) or 'none'}")
+        lines += _family_lines(server["families"])
 
     if report["problems"]:
         lines += ["", "Missing (the studio needs these):"] + [f"  - {problem}" for problem in report["problems"]]
@@ -77,3 +78,19 @@ def _missing(nodes: list[str]) -> str:
 
 def _size(size: int) -> str:
     return f"{size / 1e9:.1f} GB" if size else ""
+
+
+def _family_lines(families: list[dict]) -> list[str]:
+    """Ready families with their models; half-installed ones with what is missing; the rest in one line."""
+    lines = ["    model families:"]
+    for family in families:
+        if family["ready"]:
+            lines.append(f"      {family['label']}: ready ({', '.join(family['models'])})")
+        elif family["models"]:
+            lines.append(
+                f"      {family['label']}: {', '.join(family['models'])}, but missing {'; '.join(family['missing'])}"
+            )
+    absent = [family["label"] for family in families if not family["models"]]
+    if absent:
+        lines.append(f"      not installed: {', '.join(absent)}")
+    return lines
