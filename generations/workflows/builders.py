@@ -109,14 +109,20 @@ def img2video(brief: dict, *, video_checkpoint: str | None = None, prefix: str =
         },
     }
     graph["14"] = {"class_type": "VAEDecode", "inputs": {"samples": ["13", 0], "vae": ["10", 2]}}
-    graph["15"] = {"class_type": "CreateVideo", "inputs": {"images": ["14", 0], "fps": float(fps)}}
-    graph["16"] = {
+    save_video(graph, ["14", 0], fps, prefix, nodes=("15", "16"))
+    return graph
+
+
+def save_video(graph: dict, images: list, fps: int, prefix: str, *, nodes: tuple[str, str]) -> None:
+    """Frames to an MP4 (H.264) in ComfyUI's output/video folder."""
+    create, save = nodes
+    graph[create] = {"class_type": "CreateVideo", "inputs": {"images": images, "fps": float(fps)}}
+    graph[save] = {
         "class_type": "SaveVideo",
         "inputs": {
-            "video": ["15", 0],
+            "video": [create, 0],
             "filename_prefix": f"video/{safe_prefix(prefix)}",
             "format": "mp4",
             "codec": "h264",
         },
     }
-    return graph

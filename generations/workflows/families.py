@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from generations.workflows.builders import safe_prefix
+from generations.workflows.builders import safe_prefix, save_video
 
 IMAGE, VIDEO = "image", "video"
+VIDEO_NODES = ("20", "21")  # CreateVideo, SaveVideo
 ASPECTS = ("square", "portrait", "landscape", "wide")
 
 
@@ -172,19 +173,6 @@ def _save_image(graph: dict, images: list, prefix: str) -> None:
     graph["7"] = {"class_type": "SaveImage", "inputs": {"images": images, "filename_prefix": safe_prefix(prefix)}}
 
 
-def _save_video(graph: dict, images: list, fps: int, prefix: str) -> None:
-    graph["20"] = {"class_type": "CreateVideo", "inputs": {"images": images, "fps": float(fps)}}
-    graph["21"] = {
-        "class_type": "SaveVideo",
-        "inputs": {
-            "video": ["20", 0],
-            "filename_prefix": f"video/{safe_prefix(prefix)}",
-            "format": "mp4",
-            "codec": "h264",
-        },
-    }
-
-
 def build_checkpoint_image(family: Family, brief: dict, files: dict, *, prefix: str = "studio") -> dict:
     """SD1.5, SDXL and SD3.5 from one checkpoint with its text encoders and VAE inside."""
     defaults = family.defaults_for(files["model"])
@@ -271,7 +259,7 @@ def build_wan(family: Family, brief: dict, files: dict, *, prefix: str = "studio
         latent = ["4", 0]
     graph["5"] = _ksampler(brief, ["12", 0], positive, negative, latent, defaults)
     graph["6"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["11", 0]}}
-    _save_video(graph, ["6", 0], brief.get("fps") or defaults["fps"], prefix)
+    save_video(graph, ["6", 0], brief.get("fps") or defaults["fps"], prefix, nodes=VIDEO_NODES)
     return graph
 
 
@@ -325,7 +313,7 @@ def build_ltxv(family: Family, brief: dict, files: dict, *, prefix: str = "studi
         },
     }
     graph["6"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}}
-    _save_video(graph, ["6", 0], fps, prefix)
+    save_video(graph, ["6", 0], fps, prefix, nodes=VIDEO_NODES)
     return graph
 
 
@@ -354,7 +342,7 @@ def build_svd(family: Family, brief: dict, files: dict, *, prefix: str = "studio
     }
     graph["5"] = _ksampler(brief, ["12", 0], ["11", 0], ["11", 1], ["11", 2], defaults)
     graph["6"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["10", 2]}}
-    _save_video(graph, ["6", 0], fps, prefix)
+    save_video(graph, ["6", 0], fps, prefix, nodes=VIDEO_NODES)
     return graph
 
 
