@@ -23,7 +23,7 @@ def finished(browser, studio):
     try:
         session = start_session(page, "Owls who run a library at night", title=TITLE)
         skip_to_review(page)
-        card = generate(page, positive_prompt=PROMPT, steps=12, width=768, height=512, seed=424242)
+        card = generate(page, positive_prompt=PROMPT, steps=12, width=1024, height=768, seed=424242)
         wait_generation(card)
         yield {"session": session, "generation": int(card.get_attribute("id").removeprefix("generation-"))}
     finally:
@@ -40,10 +40,10 @@ def test_the_gallery_shows_each_output_with_its_prompt_parameters_and_seed(page,
     expect(item.locator(".prompt")).to_have_text(PROMPT)
     params = item.locator(".muted.small")
     expect(params).to_contain_text("sd_xl_base_1.0.safetensors")
-    expect(params).to_contain_text("768×512")
+    expect(params).to_contain_text("1024×768")
     expect(params).to_contain_text("12 steps")
     expect(params).to_contain_text("seed 424242")
-    assert wait_image_loaded(page, item.locator("img")) == {"width": 768, "height": 512}
+    assert wait_image_loaded(page, item.locator("img")) == {"width": 1024, "height": 768}
     download = item.get_by_role("link", name="Download")
     with page.expect_download() as info:
         download.click()
