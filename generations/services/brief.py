@@ -16,13 +16,17 @@ from generations.services.brief_spec import (
     ASK_NEGATIVE_CHARS,
     ASK_PROMPT_CHARS,
     ASK_SIZE_MULTIPLE,
+    CUSTOM_ASPECT,
     LIMITS,
+    MAX_LORAS,
     MAX_PROMPT_CHARS,
     MAX_SEED,
     SIZE,
 )
 from generations.services.catalog import Catalog
 from generations.services.json_text import Structure
+from generations.workflows import styles
+from generations.workflows.families import ASPECTS, IMAGE, Family
 
 MIN_SIZE, MAX_SIZE = SIZE.lo, SIZE.hi
 DEFAULTS = {
@@ -51,7 +55,11 @@ FIELDS = (
     "media_kind",
     "frames",
     "fps",
+    "aspect",
+    "style",
+    "loras",
 )
+NO_STYLE_WORDS = ("", "none", "no style")
 
 
 VIDEO_CHECKPOINT_HINTS = ("svd", "video", "img2vid")
@@ -87,8 +95,22 @@ def prompt_limits(max_tokens: int | None) -> tuple[int, int]:
     )
 
 
-def brief_schema(catalog: Catalog, *, max_tokens: int | None = None) -> dict:
+def drawing_models(catalog: Catalog) -> list[str]:
+    """The models a picture can be drawn with, as the brief offers them."""
+    return families.image_models(catalog) or image_checkpoints(catalog) or list(catalog.checkpoints)
+
+
+def image_family(catalog: Catalog, model: str | None) -> Family | None:
+    family = families.family_of(catalog, model) if model else None
+    return family if family is not None and family.kind == IMAGE else None
+
+
+def brief_schema(catalog: Catalog, *, max_tokens: int | None = None, model: str | None = None) -> dict:
+    """What Pixel fills in: only installed models, LoRAs and style presets; sizes from the trained sizes of
+    ``model``'s family (the brief's current model; else the first installed)."""
     positive_chars, negative_chars = prompt_limits(max_tokens)
+    models = drawing_models(catalog)
+    family = image_family(catalog, model if model in models else (models[0] if models else None))
 
     def choice(options: list[str]) -> dict:
         return {"type": "string", "enum": list(options)} if options else {"type": "string"}
@@ -97,24 +119,42 @@ def brief_schema(catalog: Catalog, *, max_tokens: int | None = None) -> dict:
         low, high = LIMITS[name].ask
         return {"type": kind, "minimum": low, "maximum": high}
 
+    def side(name: str, index: int) -> dict:
+        if family is None:
+            return {**ask(name), "multipleOf": ASK_SIZE_MULTIPLE}
+        return {"type": "integer", "enum": sorted({size[index] for size in family.sizes.values()})}
+
+    properties = {
+        "positive_prompt": {"type": "string", "minLength": 10, "maxLength": positive_chars},
+        "negative_prompt": {"type": "string", "maxLength": negative_chars},
+        "checkpoint": choice(models),
+        "aspect": {"type": "string", "enum": list(ASPECTS)},
+        "style": {"type": "string", "enum": ["none", *styles.STYLES]},
+        "width": side("width", 0),
+        "height": side("height", 1),
+        "steps": ask("steps"),
+        "cfg": ask("cfg", "number"),
+        "sampler": choice(catalog.samplers),
+        "scheduler": choice(catalog.schedulers),
+        "seed": {"type": "integer", "minimum": 0, "maximum": ASK_MAX_SEED},
+        "media_kind": {"type": "string", "enum": ["image", "video"]},
+        "frames": ask("frames"),
+        "fps": ask("fps"),
+    }
+    if catalog.loras:
+        properties["loras"] = {
+            "type": "array",
+            "maxItems": MAX_LORAS,
+            "items": {
+                "type": "object",
+                "properties": {"name": choice(catalog.loras), "strength": ask("lora_strength", "number")},
+                "required": ["name", "strength"],
+            },
+        }
     return {
         "type": "object",
-        "properties": {
-            "positive_prompt": {"type": "string", "minLength": 10, "maxLength": positive_chars},
-            "negative_prompt": {"type": "string", "maxLength": negative_chars},
-            "checkpoint": choice(image_checkpoints(catalog) or catalog.checkpoints),
-            "width": {**ask("width"), "multipleOf": ASK_SIZE_MULTIPLE},
-            "height": {**ask("height"), "multipleOf": ASK_SIZE_MULTIPLE},
-            "steps": ask("steps"),
-            "cfg": ask("cfg", "number"),
-            "sampler": choice(catalog.samplers),
-            "scheduler": choice(catalog.schedulers),
-            "seed": {"type": "integer", "minimum": 0, "maximum": ASK_MAX_SEED},
-            "media_kind": {"type": "string", "enum": ["image", "video"]},
-            "frames": ask("frames"),
-            "fps": ask("fps"),
-        },
-        "required": ["positive_prompt", "negative_prompt", "width", "height", "steps", "cfg", "sampler", "scheduler"],
+        "properties": properties,
+        "required": ["positive_prompt", "negative_prompt", "aspect", "style", "steps", "cfg", "sampler", "scheduler"],
     }
 
 
@@ -267,8 +307,91 @@ def _text(value, limit: int) -> str:
     return " ".join(str(value or "").split())[:limit]
 
 
-def normalize_brief(raw, catalog: Catalog, *, defaults: dict | None = None) -> tuple[dict, list[str]]:
-    """Validate and clamp a brief; returns (brief, warnings). Raises BriefError without a usable prompt."""
+def lora_missing(name: str) -> str:
+    return f"the LoRA {name} is not installed on ComfyUI: put it in ComfyUI/models/loras, or take it out of the brief"
+
+
+def _loras(value, catalog: Catalog, strict: bool, warnings: list[str]) -> list[dict]:
+    """[{"name", "strength"}] of installed LoRAs, strengths clamped; one LoRA named twice counts once."""
+    if value in (None, "", []):
+        return []
+    items = value if isinstance(value, list) else [value]
+    bound = LIMITS["lora_strength"]
+    chosen: dict[str, float] = {}
+    for item in items:
+        if isinstance(item, str):
+            name, _, strength = item.partition(":")
+            item = {"name": name.strip(), "strength": strength.strip() or 1.0}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            warnings.append("a LoRA without a file name was left out.")
+            continue
+        name = item["name"].strip()
+        if catalog.available and name not in catalog.loras:
+            if strict:
+                raise BriefError(lora_missing(name))
+            warnings.append(f"{lora_missing(name)[0].upper()}{lora_missing(name)[1:]}; it was left out.")
+            continue
+        strength, bad = _number(item.get("strength", 1.0), float, 1.0)
+        if bad or bound.clamp(strength) != strength:
+            warnings.append(f"LoRA {name}: strength adjusted to {bound.clamp(strength):g} ({bound.describe()}).")
+        chosen.setdefault(name, round(float(bound.clamp(strength)), 2))
+    if len(chosen) > MAX_LORAS:
+        kept = list(chosen)[:MAX_LORAS]
+        warnings.append(f"a brief takes up to {MAX_LORAS} LoRAs; kept {', '.join(kept)}.")
+        chosen = {name: chosen[name] for name in kept}
+    return [{"name": name, "strength": strength} for name, strength in chosen.items()]
+
+
+def _style(value, warnings: list[str]) -> str:
+    style = styles.find(value)
+    if style is not None:
+        return style.key
+    if isinstance(value, str) and value.strip().lower() not in NO_STYLE_WORDS:
+        names = ", ".join(style.label for style in styles.STYLES.values())
+        warnings.append(f"style {value.strip()!r} is not one of the presets ({names}); no style is added.")
+    return styles.NO_STYLE
+
+
+def _aspect_and_size(data: dict, base: dict, family: Family | None, warnings: list[str]) -> tuple[str, int, int]:
+    """(aspect, width, height): an aspect preset takes the family's trained size for it; typed sizes are those
+    of the preset they equal, else "custom" (kept as typed: whether the family draws well at that size is
+    decided where its graph is built, and a model's brief is fitted by ``fit_to_family``); "" when sizes were
+    sent without an aspect."""
+    wanted = str(data.get("aspect") or "").strip().lower()
+    if wanted and wanted not in ASPECTS and wanted != CUSTOM_ASPECT:
+        warnings.append(f"aspect {wanted!r} is not one of {', '.join(ASPECTS)}; the size decides.")
+        wanted = ""
+    typed = "width" in data or "height" in data
+    if family is not None and (wanted in ASPECTS or not (wanted or typed)):
+        aspect = wanted or "square"
+        return (aspect, *family.sizes[aspect])
+    width = _size(data.get("width", base["width"]), base["width"], "width", warnings)
+    height = _size(data.get("height", base["height"]), base["height"], "height", warnings)
+    if wanted:
+        return wanted, width, height
+    # Sizes sent without an aspect (an older brief, a script) are fitted where the graph is built, not refused.
+    sizes = family.sizes if family is not None else {}
+    return next((aspect for aspect, size in sizes.items() if size == (width, height)), ""), width, height
+
+
+def fit_to_family(brief: dict, catalog: Catalog, warnings: list[str]) -> dict:
+    """A brief the model wrote, at a size its picture's family draws well: the nearest trained size, said."""
+    family = image_family(catalog, brief.get("checkpoint"))
+    if family is None or brief["media_kind"] != "image" or family.fits(brief["width"], brief["height"]):
+        return brief
+    brief["width"], brief["height"], changed = families.fit_size(family, brief["width"], brief["height"])
+    brief["aspect"] = family.nearest_size(brief["width"], brief["height"])[0]
+    warnings.append(changed)
+    return brief
+
+
+def normalize_brief(
+    raw, catalog: Catalog, *, defaults: dict | None = None, strict: bool = False
+) -> tuple[dict, list[str]]:
+    """Validate and clamp a brief; returns (brief, warnings). Raises BriefError without a usable prompt.
+
+    ``strict``: what the artist sends to be generated now; a LoRA that is not installed is refused (a model's
+    brief loses it with a warning)."""
     data = parse(raw)
     base = {**DEFAULTS, **(defaults or {})}
     warnings: list[str] = []
@@ -285,15 +408,20 @@ def normalize_brief(raw, catalog: Catalog, *, defaults: dict | None = None) -> t
     seed, bad_seed = _number(data.get("seed"), int, None)
     if bad_seed or seed is None or not 0 <= seed <= MAX_SEED:
         seed = random.randint(0, 2**32 - 1)
-    kind = data.get("media_kind") if data.get("media_kind") in ("image", "video") else base["media_kind"]
-    installed = families.image_models(catalog) or image_checkpoints(catalog) or catalog.checkpoints
+    installed = drawing_models(catalog)
     checkpoint_default = base.get("checkpoint") or (installed[0] if installed else "")
+    checkpoint = _checkpoint(data.get("checkpoint"), catalog, installed, checkpoint_default, warnings)
+    kind = data.get("media_kind") if data.get("media_kind") in ("image", "video") else base["media_kind"]
+    aspect, width, height = _aspect_and_size(data, base, image_family(catalog, checkpoint), warnings)
     brief = {
         "positive_prompt": positive,
         "negative_prompt": _text(data.get("negative_prompt", base["negative_prompt"]), MAX_PROMPT_CHARS),
-        "checkpoint": _checkpoint(data.get("checkpoint"), catalog, installed, checkpoint_default, warnings),
-        "width": _size(data.get("width", base["width"]), base["width"], "width", warnings),
-        "height": _size(data.get("height", base["height"]), base["height"], "height", warnings),
+        "checkpoint": checkpoint,
+        "aspect": aspect,
+        "width": width,
+        "height": height,
+        "style": _style(data.get("style"), warnings),
+        "loras": _loras(data.get("loras"), catalog, strict, warnings),
         "steps": int(steps_bound.clamp(steps)),
         "cfg": round(float(cfg_bound.clamp(cfg)), 2),
         "sampler": _pick(data.get("sampler"), catalog.samplers, base["sampler"], "sampler", warnings),

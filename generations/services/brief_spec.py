@@ -31,7 +31,12 @@ LIMITS: dict[str, Bound] = {
     "cfg": Bound(1, 30, ask=(1, 15), step=0.5),
     "frames": Bound(1, 120, ask=(8, 50)),
     "fps": Bound(1, 60, ask=(4, 30)),
+    # LoraLoader accepts ±100; past ±2 a LoRA only burns the picture.
+    "lora_strength": Bound(-2, 2, ask=(0.2, 1.2), step=0.05),
 }
+MAX_LORAS = 3
+# The aspect a brief names: one of the family's trained sizes (families.ASPECTS), or the width and height as typed.
+CUSTOM_ASPECT = "custom"
 # The schema asks for sizes in multiples of 64 (what SD-class models are trained on); 8 is what they accept.
 ASK_SIZE_MULTIPLE = 64
 MAX_SEED = 2**63 - 1

@@ -48,6 +48,10 @@ class Catalog:
     error: str = ""
     server: str = ""
 
+    @property
+    def loras(self) -> list[str]:
+        return list(self.choices.get(("LoraLoader", "lora_name")) or [])
+
     def has_nodes(self, *class_types: str) -> bool:
         return all(class_type in self.node_types for class_type in class_types)
 

@@ -49,7 +49,7 @@ def report(catalog: Catalog, family: Family) -> FamilyReport:
             found.missing.append(missing_file(need))
     example = {need.role: need.example for need in family.files}
     width, height = family.sizes["square"]
-    graph = family.build(family, {**_SAMPLE_BRIEF, "width": width, "height": height}, example)
+    graph = family.graph({**_SAMPLE_BRIEF, "width": width, "height": height}, example)
     nodes = sorted({node["class_type"] for node in graph.values()} - catalog.node_types)
     if catalog.node_types and nodes:
         found.missing.append(f"the node{'s' if len(nodes) > 1 else ''} {', '.join(nodes)} (update ComfyUI)")
@@ -93,19 +93,28 @@ def files_for(catalog: Catalog, family: Family, model: str) -> dict[str, str]:
     return files
 
 
+def _draws_at(family: Family) -> str:
+    low, high = family.size_range
+    return f"{family.label} draws at {low}–{high} px a side"
+
+
+def out_of_range(family: Family, width: int, height: int) -> str:
+    aspect, (preset_width, preset_height) = family.nearest_size(width, height)
+    return (
+        f"{_draws_at(family)}, and {width}×{height} is outside that: type a size within it, or choose the "
+        f"{aspect} aspect ({preset_width}×{preset_height})"
+    )
+
+
 def fit_size(family: Family, width: int, height: int) -> tuple[int, int, str | None]:
     """A size this family draws well: on its step, and within its range (else its trained size of the nearest
     shape). The third value says what changed, for the artist."""
-    low, high = family.size_range
     if not family.fits(width, height):
         aspect, (new_width, new_height) = family.nearest_size(width, height)
         return (
             new_width,
             new_height,
-            (
-                f"{family.label} draws at {low}–{high} px a side, so {width}×{height} became {new_width}×{new_height} "
-                f"({aspect})."
-            ),
+            f"{_draws_at(family)}, so {width}×{height} became {new_width}×{new_height} ({aspect}).",
         )
     step = family.size_step
     return max(step, width - width % step), max(step, height - height % step), None

@@ -8,10 +8,14 @@ from django.utils import timezone
 from generations.models import Generation, MediaKind
 from generations.services import cards, dispatch, families, placement, runner
 from generations.services.brief import BriefError, is_video_checkpoint, normalize_brief
+from generations.services.brief_spec import CUSTOM_ASPECT
 from generations.services.catalog import get_catalog
 from generations.services.custom_workflow import apply_custom_workflow
 from generations.signals import generation_started
 from generations.workflows import TEMPLATES
+from generations.workflows.builders import add_loras
+from generations.workflows.families import ASPECTS
+from generations.workflows.styles import styled_prompts
 from studio.core.models import Session
 
 TEMPLATE_CHOICES = ("auto", "txt2img", "img2img", "video", "custom")
@@ -39,32 +43,50 @@ def _build(session: Session, template: str, brief: dict, generation: Generation,
     # same seed writes new files, while ComfyUI still reuses its cached sampling.
     prefix = f"studio_s{session.pk}_g{generation.pk}"
     if template == "custom":
-        graph, generation.uses_prompt = apply_custom_workflow(session, brief)
+        graph, generation.uses_prompt = apply_custom_workflow(session, _styled(brief))
         return graph
-    if template == "img2img":
-        return TEMPLATES["img2img"](brief, "pending-upload.png", prefix=prefix)
-    if template == "video":
-        if found := families.text_to_video(catalog):
-            return _family_graph(found[0], found[1], brief, catalog, prefix, warnings)
-        return TEMPLATES["video"](brief, video_checkpoint=_video_checkpoint(catalog), prefix=prefix)
+    if template == "video" and (found := families.text_to_video(catalog)):
+        return _family_graph(found[0], found[1], brief, catalog, prefix, warnings)
     family = families.family_of(catalog, brief["checkpoint"])
-    if family is not None and family.kind == families.IMAGE:
+    if template == "txt2img" and family is not None and family.kind == families.IMAGE:
         return _family_graph(family, brief["checkpoint"], brief, catalog, prefix, warnings)
-    return TEMPLATES["txt2img"](brief, prefix=prefix)
+    if template == "img2img":
+        graph = TEMPLATES["img2img"](_styled(brief), "pending-upload.png", prefix=prefix)
+    elif template == "video":
+        graph = TEMPLATES["video"](_styled(brief), video_checkpoint=_video_checkpoint(catalog), prefix=prefix)
+    else:
+        graph = TEMPLATES["txt2img"](_styled(brief), prefix=prefix)
+    add_loras(graph, brief.get("loras") or [], ["1", 0], ["1", 1])  # the picture's checkpoint is node 1
+    return graph
+
+
+def _styled(brief: dict) -> dict:
+    positive, negative = styled_prompts(brief)
+    return {**brief, "positive_prompt": positive, "negative_prompt": negative}
 
 
 def _family_graph(family, model: str, brief: dict, catalog, prefix: str, warnings: list) -> dict:
-    """The family's own graph, its size (and a video's length) fitted to what the family makes: SD1.5 asked
-    for 1024² repeats its subject. The brief keeps what the graph really uses, so the card and a reproduction
-    show it."""
-    brief["width"], brief["height"], changed = families.fit_size(family, brief["width"], brief["height"])
-    if changed:
-        warnings.append(changed)
+    """The family's own graph at its size for the brief's aspect (a typed size must be one it draws well: SD1.5
+    asked for 1024² repeats its subject), with a video's length fitted. The brief keeps what the graph really
+    uses, so the card and a reproduction show it."""
+    aspect = brief.get("aspect")
+    if aspect in ASPECTS:
+        brief["width"], brief["height"] = family.sizes[aspect]
+    elif aspect == CUSTOM_ASPECT and not family.fits(brief["width"], brief["height"]):
+        raise BriefError(families.out_of_range(family, brief["width"], brief["height"]))
+    else:
+        brief["width"], brief["height"], changed = families.fit_size(family, brief["width"], brief["height"])
+        if changed:
+            warnings.append(changed)
     if family.kind == families.VIDEO:
         defaults = family.defaults_for(model)
         brief["frames"] = family.video_frames(brief.get("frames") or defaults["frames"])
         brief["video_model"] = model
-    return family.build(family, brief, families.files_for(catalog, family, model), prefix=prefix)
+    if brief.get("loras") and not family.lora:
+        names = ", ".join(lora["name"] for lora in brief["loras"])
+        warnings.append(f"{family.label} takes no LoRA, so {names} was left out.")
+        brief["loras"] = []
+    return family.graph(brief, families.files_for(catalog, family, model), prefix=prefix)
 
 
 def start_generation(
@@ -86,7 +108,7 @@ def start_generation(
     if template not in TEMPLATE_CHOICES:
         raise BriefError(f"unknown workflow template {template!r}")
     catalog = get_catalog()
-    brief, warnings = normalize_brief(brief, catalog)
+    brief, warnings = normalize_brief(brief, catalog, strict=True)
     if template == "auto":
         template = "video" if brief["media_kind"] == "video" else "txt2img"
     if template == "img2img" and source is None:

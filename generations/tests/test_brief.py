@@ -34,6 +34,9 @@ def test_a_valid_brief_passes_through():
         "scheduler": "karras",
         "seed": 42,
         "media_kind": "image",
+        "aspect": "landscape",
+        "style": "cinematic",
+        "loras": [],
     }
     brief, warnings = normalize_brief(json.dumps(raw), CATALOG)
     assert brief == raw
@@ -224,7 +227,10 @@ ASKED = {
     "media_kind": "image",
     "frames": 14,
     "fps": 8,
+    "aspect": "landscape",
+    "style": "none",
 }
+BARE = Catalog(available=False, checkpoints=[], samplers=[], schedulers=[], node_types=set())
 
 
 def refused(schema: dict, **changes) -> bool:
@@ -237,17 +243,55 @@ def refused(schema: dict, **changes) -> bool:
 def test_the_schema_takes_each_number_at_its_edges_and_refuses_one_step_past_them():
     from generations.services.brief_spec import ASK_MAX_SEED, ASK_SIZE_MULTIPLE, LIMITS
 
-    schema = brief_schema(CATALOG)
-    assert not refused(schema)
-    for name in ("width", "height", "steps", "cfg", "frames", "fps"):
+    for catalog in (CATALOG, BARE):
+        schema = brief_schema(catalog)
+        assert not refused(schema)
+        for name in ("steps", "cfg", "frames", "fps"):
+            low, high = LIMITS[name].ask
+            assert not refused(schema, **{name: low}) and not refused(schema, **{name: high}), name
+            assert refused(schema, **{name: low - 1}) and refused(schema, **{name: high + 1}), name
+        assert refused(schema, steps=25.5) and not refused(schema, cfg=6.5)  # steps are whole, cfg need not be
+        assert not refused(schema, seed=ASK_MAX_SEED) and refused(schema, seed=ASK_MAX_SEED + 1)
+        assert refused(schema, seed=-1) and refused(schema, seed="42")
+    # No model to know a family by: any multiple of 64 within the asked range.
+    schema = brief_schema(BARE)
+    for name in ("width", "height"):
         low, high = LIMITS[name].ask
-        step = ASK_SIZE_MULTIPLE if name in ("width", "height") else 1
         assert not refused(schema, **{name: low}) and not refused(schema, **{name: high}), name
-        assert refused(schema, **{name: low - step}) and refused(schema, **{name: high + step}), name
-    assert refused(schema, width=1024 + 8) and refused(schema, height=768 + 8)  # not a multiple of 64
-    assert refused(schema, steps=25.5) and not refused(schema, cfg=6.5)  # steps are whole, cfg need not be
-    assert not refused(schema, seed=ASK_MAX_SEED) and refused(schema, seed=ASK_MAX_SEED + 1)
-    assert refused(schema, seed=-1) and refused(schema, seed="42")
+        assert refused(schema, **{name: low - 64}) and refused(schema, **{name: high + 64}), name
+    assert refused(schema, width=1024 + 8) and refused(schema, height=768 + 8)  # not a multiple of ASK_SIZE_MULTIPLE
+    assert ASK_SIZE_MULTIPLE == 64
+
+
+def test_the_schema_offers_the_trained_sizes_of_the_chosen_models_family():
+    sdxl = brief_schema(CATALOG)["properties"]
+    assert sdxl["width"]["enum"] == [832, 1024, 1216, 1344] and sdxl["height"]["enum"] == [768, 832, 1024, 1216]
+    sd15 = brief_schema(CATALOG, model="v1-5-pruned-emaonly.safetensors")
+    assert sd15["properties"]["width"]["enum"] == [512, 768, 896]
+    assert refused(sd15, width=1024) and not refused(sd15, width=768, height=512)
+    # A model the server does not have is no guide: the first installed one is.
+    assert brief_schema(CATALOG, model="gone.safetensors")["properties"]["width"] == sdxl["width"]
+    assert sdxl["aspect"]["enum"] == ["square", "portrait", "landscape", "wide"]
+
+
+def test_the_schema_offers_style_presets_and_only_installed_loras_with_a_strength():
+    from generations.services.brief_spec import LIMITS
+    from generations.workflows.styles import STYLES
+
+    schema = brief_schema(CATALOG)
+    assert "loras" not in schema["properties"]  # the server lists none
+    assert schema["properties"]["style"]["enum"] == ["none", *STYLES]
+    assert refused(schema, style="vaporwave") and not refused(schema, style="watercolor")
+    with_loras = Catalog(**{**CATALOG.__dict__, "choices": {("LoraLoader", "lora_name"): ["ink.safetensors"]}})
+    schema = brief_schema(with_loras)
+    low, high = LIMITS["lora_strength"].ask
+    assert not refused(schema, loras=[{"name": "ink.safetensors", "strength": low}])
+    assert not refused(schema, loras=[{"name": "ink.safetensors", "strength": high}])
+    assert refused(schema, loras=[{"name": "ink.safetensors", "strength": high + 0.01}])
+    assert refused(schema, loras=[{"name": "ink.safetensors", "strength": low - 0.01}])
+    assert refused(schema, loras=[{"name": "other.safetensors", "strength": 0.8}])
+    assert refused(schema, loras=[{"name": "ink.safetensors"}])
+    assert refused(schema, loras=[{"name": "ink.safetensors", "strength": 0.5}] * 4)  # more than MAX_LORAS
 
 
 def test_the_schema_takes_only_named_choices_and_prompts_within_their_lengths():
@@ -256,6 +300,7 @@ def test_the_schema_takes_only_named_choices_and_prompts_within_their_lengths():
     for field, value in [("checkpoint", "dreamshaper_8.safetensors"), ("sampler", "lms"), ("scheduler", "exp")]:
         assert refused(schema, **{field: value}), field
     assert not refused(schema, media_kind="video") and refused(schema, media_kind="gif")
+    assert refused(schema, aspect="tall") and refused(schema, aspect="custom")
     assert refused(schema, positive_prompt="a fox in") and not refused(schema, positive_prompt="a fox in s")
     assert not refused(schema, positive_prompt="x" * positive) and refused(schema, positive_prompt="x" * (positive + 1))
     assert not refused(schema, negative_prompt="x" * negative) and refused(schema, negative_prompt="x" * (negative + 1))
@@ -264,15 +309,14 @@ def test_the_schema_takes_only_named_choices_and_prompts_within_their_lengths():
 
 def test_the_schema_requires_what_a_render_needs_and_nothing_more():
     schema = brief_schema(CATALOG)
-    for field in ("positive_prompt", "negative_prompt", "width", "height", "steps", "cfg", "sampler", "scheduler"):
+    for field in ("positive_prompt", "negative_prompt", "aspect", "style", "steps", "cfg", "sampler", "scheduler"):
         assert refused(schema, **{field: MISSING}), field
-    for field in ("checkpoint", "seed", "media_kind", "frames", "fps"):
+    for field in ("checkpoint", "seed", "media_kind", "frames", "fps", "width", "height"):
         assert not refused(schema, **{field: MISSING}), field
 
 
 def test_the_schema_leaves_a_choice_open_when_the_server_lists_nothing_and_never_offers_a_video_model_for_text():
-    bare = Catalog(available=False, checkpoints=[], samplers=[], schedulers=[], node_types=set())
-    assert not refused(brief_schema(bare), checkpoint="anything.safetensors", sampler="lms", scheduler="exp")
+    assert not refused(brief_schema(BARE), checkpoint="anything.safetensors", sampler="lms", scheduler="exp")
     with_video = Catalog(
         available=True,
         checkpoints=["svd_xt.safetensors", "sd_xl_base_1.0.safetensors"],
@@ -479,3 +523,131 @@ def test_key_value_lines_take_the_first_of_each_field_and_nothing_else():
 def test_a_signed_seed_of_twenty_characters_is_kept_to_the_last_digit():
     brief, _ = normalize_brief({"positive_prompt": "a fox in snow", "seed": "+9223372036854775807"}, CATALOG)
     assert brief["seed"] == 2**63 - 1
+
+
+# ---- presets: aspect, style, LoRAs --------------------------------------------------------------------------
+WITH_LORAS = Catalog(
+    **{**CATALOG.__dict__, "choices": {("LoraLoader", "lora_name"): ["ink.safetensors", "detail.safetensors"]}}
+)
+SD15 = "v1-5-pruned-emaonly.safetensors"
+
+
+@pytest.mark.parametrize(
+    "checkpoint, aspect, size",
+    [
+        (SD15, "portrait", (512, 768)),
+        (SD15, "wide", (896, 512)),
+        ("sd_xl_base_1.0.safetensors", "portrait", (832, 1216)),
+    ],
+)
+def test_an_aspect_preset_takes_the_trained_size_of_the_models_family(checkpoint, aspect, size):
+    brief, warnings = normalize_brief(
+        {"positive_prompt": "a fox", "checkpoint": checkpoint, "aspect": aspect, "width": 64, "height": 64}, CATALOG
+    )
+    assert (brief["aspect"], brief["width"], brief["height"]) == (aspect, *size)
+    assert warnings == []
+
+
+@pytest.mark.parametrize(
+    "sent, aspect, size",
+    [
+        ({"width": 512, "height": 768}, "portrait", (512, 768)),  # the size of a preset is that preset
+        ({"width": 640, "height": 640}, "", (640, 640)),  # sizes without an aspect: fitted when built
+        ({"aspect": "custom", "width": 640, "height": 480}, "custom", (640, 480)),
+        ({"aspect": "CUSTOM", "width": 2000, "height": 480}, "custom", (2000, 480)),  # refused when built
+        ({}, "square", (512, 512)),
+    ],
+)
+def test_typed_sizes_are_kept_and_named_by_what_they_are(sent, aspect, size):
+    brief, _ = normalize_brief({"positive_prompt": "a fox", "checkpoint": SD15, **sent}, CATALOG)
+    assert (brief["aspect"], brief["width"], brief["height"]) == (aspect, *size)
+
+
+def test_an_unknown_aspect_is_said_and_the_size_decides():
+    brief, warnings = normalize_brief(
+        {"positive_prompt": "a fox", "checkpoint": SD15, "aspect": "tall", "width": 512, "height": 768}, CATALOG
+    )
+    assert (brief["aspect"], brief["width"], brief["height"]) == ("portrait", 512, 768)
+    assert warnings == ["aspect 'tall' is not one of square, portrait, landscape, wide; the size decides."]
+
+
+@pytest.mark.parametrize(
+    "sent, kept, said",
+    [
+        ("watercolor", "watercolor", False),
+        ("Oil painting", "oil", False),
+        ("none", "", False),
+        ("", "", False),
+        (None, "", False),
+        ("vaporwave", "", True),
+        (42, "", False),
+    ],
+)
+def test_a_style_is_a_preset_by_key_or_name_or_none(sent, kept, said):
+    brief, warnings = normalize_brief({"positive_prompt": "a fox", "style": sent}, CATALOG)
+    assert brief["style"] == kept
+    assert any("not one of the presets" in warning for warning in warnings) == said
+
+
+def test_installed_loras_are_kept_with_their_strength_clamped_at_both_edges():
+    from generations.services.brief_spec import LIMITS
+
+    bound = LIMITS["lora_strength"]
+    sent = [
+        {"name": "ink.safetensors", "strength": bound.hi},
+        {"name": "detail.safetensors", "strength": bound.lo},
+    ]
+    brief, warnings = normalize_brief({"positive_prompt": "a fox", "loras": sent}, WITH_LORAS)
+    assert brief["loras"] == sent and warnings == []
+    sent = [{"name": "ink.safetensors", "strength": bound.hi + 0.01}, "detail.safetensors:" + str(bound.lo - 0.01)]
+    brief, warnings = normalize_brief({"positive_prompt": "a fox", "loras": sent}, WITH_LORAS)
+    assert brief["loras"] == [
+        {"name": "ink.safetensors", "strength": bound.hi},
+        {"name": "detail.safetensors", "strength": bound.lo},
+    ]
+    assert len(warnings) == 2 and all("strength adjusted" in warning for warning in warnings)
+
+
+def test_a_model_naming_a_lora_that_is_not_installed_loses_it_with_a_warning():
+    sent = [{"name": "gone.safetensors", "strength": 0.7}, {"name": "ink.safetensors", "strength": 0.7}]
+    brief, warnings = normalize_brief({"positive_prompt": "a fox", "loras": sent}, WITH_LORAS)
+    assert brief["loras"] == [{"name": "ink.safetensors", "strength": 0.7}]
+    assert warnings == [
+        "The LoRA gone.safetensors is not installed on ComfyUI: put it in ComfyUI/models/loras, "
+        "or take it out of the brief; it was left out."
+    ]
+
+
+def test_a_lora_that_is_not_installed_is_refused_when_the_artist_sends_the_brief():
+    with pytest.raises(
+        BriefError, match="gone.safetensors is not installed on ComfyUI: put it in ComfyUI/models/loras"
+    ):
+        normalize_brief({"positive_prompt": "a fox", "loras": [{"name": "gone.safetensors"}]}, WITH_LORAS, strict=True)
+
+
+def test_loras_named_twice_count_once_and_at_most_three_are_kept():
+    many = Catalog(**{**CATALOG.__dict__, "choices": {("LoraLoader", "lora_name"): list("abcde")}})
+    brief, warnings = normalize_brief({"positive_prompt": "a fox", "loras": ["a", "a:0.3", "b", "c", "d"]}, many)
+    assert [lora["name"] for lora in brief["loras"]] == ["a", "b", "c"]
+    assert brief["loras"][0]["strength"] == 1.0  # the first mention wins
+    assert warnings == ["a brief takes up to 3 LoRAs; kept a, b, c."]
+
+
+def test_loras_are_kept_as_named_while_comfyui_cannot_be_asked():
+    brief, _ = normalize_brief({"positive_prompt": "a fox", "loras": ["ink.safetensors:0.5"]}, BARE, strict=True)
+    assert brief["loras"] == [{"name": "ink.safetensors", "strength": 0.5}]
+
+
+def test_a_models_brief_is_fitted_to_a_size_its_family_draws_well():
+    from generations.services.brief import fit_to_family
+
+    brief, warnings = normalize_brief(
+        {"positive_prompt": "a fox", "checkpoint": SD15, "width": 1024, "height": 1024}, CATALOG
+    )
+    fit_to_family(brief, CATALOG, warnings)
+    assert (brief["aspect"], brief["width"], brief["height"]) == ("square", 512, 512)
+    assert warnings == ["Stable Diffusion 1.5 draws at 256–896 px a side, so 1024×1024 became 512×512 (square)."]
+    video, warnings = normalize_brief(
+        {"positive_prompt": "a fox", "checkpoint": SD15, "width": 1024, "height": 576, "media_kind": "video"}, CATALOG
+    )
+    assert fit_to_family(video, CATALOG, warnings)["width"] == 1024 and warnings == []  # its video model decides

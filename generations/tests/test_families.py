@@ -62,7 +62,7 @@ def off_step(graph: dict, definitions: dict) -> list[str]:
 def test_every_family_graph_is_one_comfyui_accepts(key, aspect):
     family = FAMILIES[key]
     files = {need.role: need.example for need in family.files}
-    graph = family.build(family, brief_for(family, aspect), files, prefix="studio_s1_g1")
+    graph = family.graph(brief_for(family, aspect), files, prefix="studio_s1_g1")
     definitions = server_with(family)
 
     ok, error, outputs, node_errors = validate_prompt(copy.deepcopy(graph), definitions, {UPLOADED})
@@ -77,7 +77,7 @@ def test_every_family_graph_is_one_comfyui_accepts(key, aspect):
 def test_a_family_graph_with_a_node_the_server_lacks_is_caught():
     family = FAMILIES["flux_split"]
     files = {need.role: need.example for need in family.files}
-    graph = family.build(family, brief_for(family, "square"), files)
+    graph = family.graph(brief_for(family, "square"), files)
     definitions = server_with(family)
     del definitions["FluxGuidance"]
     ok, error, _, _ = validate_prompt(graph, definitions, {UPLOADED})
@@ -86,7 +86,7 @@ def test_a_family_graph_with_a_node_the_server_lacks_is_caught():
 
 def test_a_family_graph_with_a_wrongly_typed_link_is_caught():
     family = FAMILIES["sdxl"]
-    graph = family.build(family, brief_for(family, "square"), {"model": family.model.example})
+    graph = family.graph(brief_for(family, "square"), {"model": family.model.example})
     graph["6"]["inputs"]["vae"] = ["1", 1]  # the CLIP output where the VAE goes
     ok, _, _, node_errors = validate_prompt(graph, server_with(family), {UPLOADED})
     assert not ok
@@ -143,3 +143,51 @@ def test_flux_s_vae_is_ae_not_any_vae():
     vae = FAMILIES["flux_split"].files[3]
     assert vae.matches("ae.safetensors") and vae.matches("flux_vae.safetensors")
     assert not vae.matches("wan_2.1_vae.safetensors") and not vae.matches("sdxl_vae.safetensors")
+
+
+LORAS = [{"name": "ink_style.safetensors", "strength": 0.8}, {"name": "detail_tweaker.safetensors", "strength": -0.4}]
+
+
+@pytest.mark.parametrize("key", [key for key, family in FAMILIES.items() if family.lora])
+def test_every_family_that_takes_loras_chains_them_in_a_graph_comfyui_accepts(key):
+    family = FAMILIES[key]
+    files = {need.role: need.example for need in family.files}
+    graph = family.graph({**brief_for(family, "square"), "loras": LORAS}, files)
+    definitions = server_with(family)
+    for loader in ("LoraLoader", "LoraLoaderModelOnly"):
+        definitions[loader]["input"]["required"]["lora_name"][0] = [lora["name"] for lora in LORAS]
+
+    ok, error, _, node_errors = validate_prompt(copy.deepcopy(graph), definitions, {UPLOADED})
+
+    assert ok, json.dumps({"error": error, "node_errors": node_errors}, indent=1)[:3000]
+    chain = [node for node in graph.values() if node["class_type"].startswith("LoraLoader")]
+    assert [(node["inputs"]["lora_name"], node["inputs"]["strength_model"]) for node in chain] == [
+        (lora["name"], lora["strength"]) for lora in LORAS
+    ]
+    last = next(key for key, node in graph.items() if node is chain[-1])
+    loader = next(key for key, node in graph.items() if node["class_type"] == family.model.node)
+    # Nothing draws with the bare model any more: every user of it now takes the last LoRA's model.
+    users = [node for node in graph.values() if node["inputs"].get("model") == [loader, 0]]
+    assert users == [chain[0]]
+    assert any(node["inputs"].get("model") == [last, 0] for node in graph.values())
+    if family.lora == "model_and_clip":
+        assert {node["class_type"] for node in chain} == {"LoraLoader"}
+        assert graph["2"]["inputs"]["clip"] == [last, 1]
+    else:
+        assert {node["class_type"] for node in chain} == {"LoraLoaderModelOnly"}
+
+
+def test_a_style_preset_adds_to_the_prompts_the_graph_encodes_and_not_to_the_brief():
+    from generations.workflows.styles import STYLES
+
+    family = FAMILIES["sdxl"]
+    brief = {**brief_for(family, "square"), "style": "watercolor"}
+    graph = family.graph(brief, {"model": family.model.example})
+    style = STYLES["watercolor"]
+    assert graph["2"]["inputs"]["text"] == f"a lighthouse on a cliff at dusk, {style.positive}"
+    assert graph["3"]["inputs"]["text"] == f"blurry, {style.negative}"
+    assert brief["positive_prompt"] == "a lighthouse on a cliff at dusk"
+    # Flux takes no negative prompt: the preset's negative words go nowhere.
+    flux = FAMILIES["flux"]
+    graph = flux.graph({**brief_for(flux, "square"), "style": "watercolor"}, {"model": flux.model.example})
+    assert style.negative not in json.dumps(graph) and style.positive in graph["2"]["inputs"]["text"]

@@ -131,3 +131,80 @@ def test_a_family_missing_one_of_its_files_says_which_and_where(fake_comfyui):
     report = families.report(get_catalog(), families.FAMILIES["flux_split"])
     assert report.models == ["flux1-schnell.safetensors"] and not report.ready
     assert report.missing == ["ae.safetensors in ComfyUI/models/vae (for VAELoader)"]
+
+
+def test_an_aspect_preset_draws_at_the_family_size_and_a_video_at_its_video_models_size(
+    fake_comfyui, alice, alice_session, django_capture_on_commit_callbacks
+):
+    install(fake_comfyui, WAN_T2V)
+    brief = {**BRIEF, "checkpoint": "v1-5-pruned-emaonly.safetensors", "aspect": "portrait"}
+    picture = generate(alice_session, alice, brief, django_capture_on_commit_callbacks)
+    assert (picture.parameters["width"], picture.parameters["height"]) == (512, 768)
+    video = generate(alice_session, alice, {**brief, "media_kind": "video"}, django_capture_on_commit_callbacks)
+    assert video.status == Generation.Status.COMPLETE, video.error
+    assert (video.parameters["width"], video.parameters["height"]) == families.FAMILIES["wan_t2v"].sizes["portrait"]
+
+
+def test_a_typed_size_outside_the_familys_range_is_refused_saying_what_to_change(
+    fake_comfyui, alice, alice_session, django_capture_on_commit_callbacks
+):
+    brief = {
+        **BRIEF,
+        "checkpoint": "v1-5-pruned-emaonly.safetensors",
+        "aspect": "custom",
+        "width": 1024,
+        "height": 1536,
+    }
+    with pytest.raises(BriefError) as refused:
+        generate(alice_session, alice, brief, django_capture_on_commit_callbacks)
+    assert str(refused.value) == (
+        "Stable Diffusion 1.5 draws at 256–896 px a side, and 1024×1536 is outside that: type a size within it, "
+        "or choose the portrait aspect (512×768)"
+    )
+    assert not Generation.objects.exists()
+    inside = generate(alice_session, alice, {**brief, "width": 640, "height": 896}, django_capture_on_commit_callbacks)
+    assert (inside.parameters["width"], inside.parameters["height"]) == (640, 896)
+
+
+def test_loras_and_a_style_reach_the_graph_and_a_lora_that_is_not_installed_is_refused(
+    fake_comfyui, alice, alice_session, django_capture_on_commit_callbacks
+):
+    from generations.workflows.styles import STYLES
+
+    install(fake_comfyui, {"loras": ["ink.safetensors"]})
+    brief = {**BRIEF, "checkpoint": "v1-5-pruned-emaonly.safetensors", "style": "pixel"}
+    with pytest.raises(BriefError, match="the LoRA gone.safetensors is not installed on ComfyUI"):
+        generate(alice_session, alice, {**brief, "loras": ["gone.safetensors"]}, django_capture_on_commit_callbacks)
+    assert not Generation.objects.exists()
+
+    generation = generate(
+        alice_session,
+        alice,
+        {**brief, "loras": [{"name": "ink.safetensors", "strength": 0.6}]},
+        django_capture_on_commit_callbacks,
+    )
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    [lora] = [node for node in generation.workflow.values() if node["class_type"] == "LoraLoader"]
+    assert lora["inputs"]["lora_name"] == "ink.safetensors" and lora["inputs"]["strength_model"] == 0.6
+    encoded = [
+        node["inputs"]["text"] for node in generation.workflow.values() if node["class_type"] == "CLIPTextEncode"
+    ]
+    assert f"a lighthouse on a cliff at dusk, {STYLES['pixel'].positive}" in encoded
+    assert generation.parameters["positive_prompt"] == "a lighthouse on a cliff at dusk"
+    assert generation.parameters["style"] == "pixel"
+
+
+def test_a_rework_keeps_the_loras_and_style_of_the_image_it_starts_from(
+    fake_comfyui, alice, alice_session, django_capture_on_commit_callbacks
+):
+    from generations.services.generate import rework
+
+    install(fake_comfyui, {"loras": ["ink.safetensors"]})
+    brief = {**BRIEF, "checkpoint": "v1-5-pruned-emaonly.safetensors", "style": "pixel", "loras": ["ink.safetensors"]}
+    first = generate(alice_session, alice, brief, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False):
+        again = rework(first, user=alice)
+    run_generation.apply(args=[again.pk])
+    again.refresh_from_db()
+    assert again.status == Generation.Status.COMPLETE, again.error
+    assert "LoraLoader" in classes(again) and "LoadImage" in classes(again)

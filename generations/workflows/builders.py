@@ -113,6 +113,40 @@ def img2video(brief: dict, *, video_checkpoint: str | None = None, prefix: str =
     return graph
 
 
+def add_loras(graph: dict, loras: list[dict], model: list, clip: list | None = None, *, first_node: int = 30) -> None:
+    """LoRA loaders chained between the model (and its text encoder, when given) and every node that used them.
+
+    ``loras``: [{"name", "strength"}]; without ``clip`` each adjusts the model only (video models' LoRAs)."""
+    if not loras:
+        return
+    users = [
+        (node["inputs"], name, value)
+        for node in graph.values()
+        for name, value in node["inputs"].items()
+        if value == model or (clip is not None and value == clip)
+    ]
+    model_out, clip_out = model, clip
+    for offset, lora in enumerate(loras):
+        node_id = str(first_node + offset)
+        strength = lora["strength"]
+        if clip is None:
+            inputs = {"model": model_out, "lora_name": lora["name"], "strength_model": strength}
+            graph[node_id] = {"class_type": "LoraLoaderModelOnly", "inputs": inputs}
+        else:
+            inputs = {
+                "model": model_out,
+                "clip": clip_out,
+                "lora_name": lora["name"],
+                "strength_model": strength,
+                "strength_clip": strength,
+            }
+            graph[node_id] = {"class_type": "LoraLoader", "inputs": inputs}
+            clip_out = [node_id, 1]
+        model_out = [node_id, 0]
+    for inputs, name, value in users:
+        inputs[name] = model_out if value == model else clip_out
+
+
 def save_video(graph: dict, images: list, fps: int, prefix: str, *, nodes: tuple[str, str]) -> None:
     """Frames to an MP4 (H.264) in ComfyUI's output/video folder."""
     create, save = nodes

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from generations.workflows.builders import safe_prefix, save_video
+from generations.workflows.builders import add_loras, safe_prefix, save_video
+from generations.workflows.styles import styled_prompts
 
 IMAGE, VIDEO = "image", "video"
+# What a family's LoRAs adjust: the model and its text encoder, the model only (video models), or nothing.
+LORA_MODEL_AND_CLIP, LORA_MODEL, NO_LORA = "model_and_clip", "model", ""
 VIDEO_NODES = ("20", "21")  # CreateVideo, SaveVideo
 ASPECTS = ("square", "portrait", "landscape", "wide")
 
@@ -62,11 +65,23 @@ class Family:
     frame_step: int = 1  # frames must be frame_step * k + 1 (the video latent's time compression)
     needs_image: bool = False  # animates a picture (a key frame) rather than drawing from text
     variants: tuple[tuple[str, dict], ...] = ()  # (word in the model's name, defaults that differ)
+    lora: str = LORA_MODEL_AND_CLIP
     build: Callable[..., dict] = field(default=None, repr=False, compare=False)
 
     @property
     def model(self) -> FileNeed:
         return self.files[0]
+
+    def graph(self, brief: dict, files: dict, **options) -> dict:
+        """The family's graph for ``brief`` (its style preset and LoRAs included) with ``files`` (role -> file)."""
+        positive, negative = styled_prompts(brief)
+        graph = self.build(self, {**brief, "positive_prompt": positive, "negative_prompt": negative}, files, **options)
+        loras = brief.get("loras") or []
+        if loras and self.lora:
+            loader = next(key for key, node in graph.items() if node["class_type"] == self.model.node)
+            clip = graph["2"]["inputs"]["clip"] if self.lora == LORA_MODEL_AND_CLIP else None
+            add_loras(graph, loras, [loader, 0], clip)
+        return graph
 
     def defaults_for(self, model_name: str) -> dict:
         defaults = {"steps": self.steps, "cfg": self.cfg, "sampler": self.sampler, "scheduler": self.scheduler}
@@ -443,6 +458,7 @@ FAMILIES: dict[str, Family] = {
             frames=33,
             fps=16,
             frame_step=4,
+            lora=LORA_MODEL,
             build=build_wan,
         ),
         Family(
@@ -461,6 +477,7 @@ FAMILIES: dict[str, Family] = {
             fps=16,
             frame_step=4,
             needs_image=True,
+            lora=LORA_MODEL,
             build=build_wan,
         ),
         Family(
@@ -478,6 +495,7 @@ FAMILIES: dict[str, Family] = {
             frames=97,
             fps=24,
             frame_step=8,
+            lora=LORA_MODEL,
             build=build_ltxv,
         ),
         Family(
@@ -497,6 +515,7 @@ FAMILIES: dict[str, Family] = {
             fps=8,
             needs_image=True,
             variants=(("xt", {"frames": 25}),),
+            lora=NO_LORA,
             build=build_svd,
         ),
     )

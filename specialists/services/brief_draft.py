@@ -3,7 +3,7 @@ completed from the conversation, and always about the artist's idea."""
 
 import re
 
-from generations.services.brief import BriefError, parse
+from generations.services.brief import BriefError, fit_to_family, parse
 from generations.services.brief import normalize_brief as normalize
 from generations.services.brief_spec import MAX_PROMPT_CHARS
 from specialists.services.reply_text import SPEAKER_NAMES
@@ -70,4 +70,4 @@ def usable_brief(raw, catalog, idea: str) -> tuple[dict, list[str]]:
     if isinstance(data.get("negative_prompt"), str):
         data["negative_prompt"] = _own_words(data["negative_prompt"])
     brief, warnings = normalize(data, catalog)
-    return brief, notes + warnings
+    return fit_to_family(brief, catalog, warnings), notes + warnings
