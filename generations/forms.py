@@ -2,8 +2,10 @@ from django import forms
 from django.conf import settings
 
 from generations.models import CustomWorkflow
-from generations.services.brief_spec import LIMITS, MAX_PROMPT_CHARS, MAX_SEED
+from generations.services.brief_spec import CUSTOM_ASPECT, LIMITS, MAX_LORAS, MAX_PROMPT_CHARS, MAX_SEED
 from generations.services.generate import TEMPLATE_CHOICES
+from generations.workflows.families import ASPECTS
+from generations.workflows.styles import STYLES
 
 
 class _ErrorText:
@@ -36,13 +38,47 @@ class BriefForm(_ErrorText, forms.Form):
     fps = forms.IntegerField(min_value=LIMITS["fps"].lo, max_value=LIMITS["fps"].hi, required=False, label="FPS")
     media_kind = forms.ChoiceField(choices=[("image", "Image"), ("video", "Video")], label="Kind")
     template = forms.ChoiceField(choices=[(t, t) for t in TEMPLATE_CHOICES], required=False)
+    aspect = forms.ChoiceField(choices=[(a, a) for a in (*ASPECTS, CUSTOM_ASPECT)], required=False)
+    style = forms.ChoiceField(
+        choices=[("", "none"), *((key, style.label) for key, style in STYLES.items())], required=False
+    )
 
     def clean_template(self):
         return self.cleaned_data.get("template") or "auto"
 
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["loras"] = self._loras()
+        return cleaned
+
+    def _loras(self) -> list[dict]:
+        """The card's LoRA rows (a select and a strength each); a row left at "None" is no LoRA."""
+        names = self.data.getlist("lora") if hasattr(self.data, "getlist") else []
+        strengths = self.data.getlist("lora_strength") if hasattr(self.data, "getlist") else []
+        bound = LIMITS["lora_strength"]
+        chosen = []
+        for index, name in enumerate(names):
+            name = name.strip()
+            if not name:
+                continue
+            try:
+                strength = float(strengths[index]) if index < len(strengths) and strengths[index].strip() else 1.0
+            except ValueError:
+                self.add_error(None, f"LoRA {name}: the strength must be a number between {bound.describe()}.")
+                continue
+            if not bound.lo <= strength <= bound.hi:
+                self.add_error(None, f"LoRA {name}: the strength must be between {bound.describe()}.")
+                continue
+            chosen.append({"name": name[:300], "strength": strength})
+        if len(chosen) > MAX_LORAS:
+            self.add_error(None, f"A brief takes up to {MAX_LORAS} LoRAs.")
+        return chosen
+
     def brief(self) -> dict:
         data = {key: value for key, value in self.cleaned_data.items() if value is not None}
         data.pop("template", None)
+        if not data.get("aspect"):
+            data.pop("aspect", None)
         return data
 
 

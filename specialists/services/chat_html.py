@@ -6,6 +6,7 @@ untrusted). Fragments pushed over the websocket carry hx-swap-oob.
 
 from django.template.loader import render_to_string
 
+from generations.services.brief_card import card_options
 from generations.services.brief_spec import LIMITS
 from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
@@ -37,6 +38,7 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
     elif kind == Message.Kind.BRIEF:
         context["catalog"] = get_catalog()
         context["brief"] = message.brief or {}
+        context["options"] = card_options(context["catalog"], context["brief"])
         context["limits"] = LIMITS
         context["has_custom_workflow"] = hasattr(message.conversation.session, "custom_workflow")
     return context
@@ -73,8 +75,10 @@ def render_body(message_id: int, content: str) -> str:
 def phase_context(conversation: Conversation) -> dict:
     current = conversation.phase_index
     # The buttons ask the transition table, so they never offer a move it would refuse.
-    moves = {"can_go_back": bool(artist_step(conversation.phase, "back")),
-             "can_advance": bool(artist_step(conversation.phase, "advance"))}
+    moves = {
+        "can_go_back": bool(artist_step(conversation.phase, "back")),
+        "can_advance": bool(artist_step(conversation.phase, "advance")),
+    }
     steps = [
         {
             "value": value,

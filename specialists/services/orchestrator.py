@@ -23,7 +23,7 @@ from specialists.services.reply_text import (
     without_speaker_label,
 )
 from specialists.services.streaming import StreamResult, stream_reply
-from specialists.services.turns import Step
+from specialists.services.turns import Step, latest_brief
 from studio.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -193,12 +193,13 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
     catalog = await sync_to_async(get_catalog)()
     cue = (
         "Pixel, write the generation brief for everything the team and the artist agreed on, as JSON that "
-        "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt."
+        "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt. Choose the "
+        "aspect that suits the picture, a style preset only if one fits, and LoRAs only if the team asked for them."
     )
     caps = await llm.capabilities(client, model)
     options, think = _options(Role.TECHNICAL, caps), _think(client, model, caps)
     history = await _history(conversation, Role.TECHNICAL, client, caps, cue=cue)
-    schema = brief_schema(catalog, max_tokens=_reply_tokens(Role.TECHNICAL))
+    schema = brief_schema(catalog, max_tokens=_reply_tokens(Role.TECHNICAL), model=await _brief_model(conversation))
     chunks = client.stream_chat(model, history, format=schema, options=options, think=think)
     watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN, max_sentences=None, loops=False)
     result = await stream_reply(
@@ -215,6 +216,13 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
             meta.update(kind=Message.Kind.BRIEF, brief=brief, warnings=warnings)
             result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
     await _settle(message, session_id, result, meta)
+
+
+@sync_to_async
+def _brief_model(conversation: Conversation) -> str | None:
+    """The model of the brief on the table: a revised brief keeps to its family's sizes."""
+    brief = latest_brief(conversation)
+    return (brief.brief or {}).get("checkpoint") if brief is not None else None
 
 
 @sync_to_async

@@ -131,3 +131,65 @@ def test_it_is_refused_over_the_sessions_action_limit_and_starts_nothing(
     assert response.status_code == 429 and LIMIT_SENTENCE in response.content.decode()
     assert not Generation.objects.exists()
     assert Conversation.objects.current(brief_message.conversation.session).phase == Phase.REVIEW
+
+
+def post_card(alice_client, message, data: dict, django_capture_on_commit_callbacks):
+    from django.http import QueryDict
+
+    body = QueryDict(mutable=True)
+    for key, value in data.items():
+        body.setlist(key, value if isinstance(value, list) else [str(value)])
+    with django_capture_on_commit_callbacks(execute=False):
+        return alice_client.post(
+            url(message), body.urlencode(), "application/x-www-form-urlencoded", HTTP_HX_REQUEST="true"
+        )
+
+
+def test_it_draws_the_chosen_aspect_at_the_familys_size_with_the_chosen_style_and_loras(
+    alice_client, brief_message, fake_comfyui, django_capture_on_commit_callbacks
+):
+    from generations.services import catalog
+
+    fake_comfyui.set_models("loras", ["ink.safetensors", "detail.safetensors"])
+    catalog.clear_cache(fake_comfyui.url)
+    data = form(aspect="portrait", style="anime", lora=["ink.safetensors", "", "detail.safetensors"])
+    data["lora_strength"] = ["0.7", "1", "-0.5"]
+    response = post_card(alice_client, brief_message, data, django_capture_on_commit_callbacks)
+    assert response.status_code == 200, response.content.decode()
+    generation = Generation.objects.get()
+    assert (generation.parameters["width"], generation.parameters["height"]) == (832, 1216)
+    assert generation.parameters["style"] == "anime"
+    assert generation.parameters["loras"] == [
+        {"name": "ink.safetensors", "strength": 0.7},
+        {"name": "detail.safetensors", "strength": -0.5},
+    ]
+    chain = [node for node in generation.workflow.values() if node["class_type"] == "LoraLoader"]
+    assert [node["inputs"]["lora_name"] for node in chain] == ["ink.safetensors", "detail.safetensors"]
+
+
+@pytest.mark.parametrize(
+    "changes, said",
+    [
+        ({"lora": ["gone.safetensors"], "lora_strength": ["0.8"]}, "the LoRA gone.safetensors is not installed"),
+        ({"lora": ["ink.safetensors"], "lora_strength": ["2.05"]}, "LoRA ink.safetensors: the strength must be"),
+        ({"lora": ["ink.safetensors"], "lora_strength": ["-2.05"]}, "LoRA ink.safetensors: the strength must be"),
+        ({"lora": ["ink.safetensors"], "lora_strength": ["lots"]}, "the strength must be a number"),
+        ({"lora": ["ink.safetensors"] * 4, "lora_strength": ["1"] * 4}, "A brief takes up to 3 LoRAs."),
+        ({"aspect": "custom", "width": "2000", "height": "512"}, "draws at 640–2048 px a side, and 2000×512"),
+        ({"aspect": "tall"}, "Aspect"),
+        ({"style": "vaporwave"}, "Style"),
+    ],
+)
+def test_it_refuses_a_lora_or_size_it_cannot_draw_saying_what_to_change_and_stores_nothing(
+    alice_client, brief_message, fake_comfyui, django_capture_on_commit_callbacks, changes, said
+):
+    from generations.services import catalog
+
+    fake_comfyui.set_models("loras", ["ink.safetensors"])
+    catalog.clear_cache(fake_comfyui.url)
+    response = post_card(alice_client, brief_message, form(**changes), django_capture_on_commit_callbacks)
+    assert response.status_code == 400
+    assert said in html.unescape(response.content.decode())
+    assert not Generation.objects.exists()
+    brief_message.refresh_from_db()
+    assert brief_message.brief == BRIEF

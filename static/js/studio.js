@@ -51,4 +51,23 @@
       if (t.value.trim()) { t.form.requestSubmit(); }
     }
   });
+
+  // The brief card: an aspect preset shows its size in the folded numbers, and a typed size is a custom one
+  // (the server decides by the aspect sent: a preset takes the model family's trained size).
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (!t || t.name !== "aspect" || !t.form || !t.form.classList.contains("brief-card")) { return; }
+    var option = t.options[t.selectedIndex];
+    if (option && option.dataset.width) {
+      t.form.elements.width.value = option.dataset.width;
+      t.form.elements.height.value = option.dataset.height;
+    }
+  });
+  document.addEventListener("input", function (e) {
+    var t = e.target;
+    if (!t || (t.name !== "width" && t.name !== "height") || !t.form || !t.form.classList.contains("brief-card")) {
+      return;
+    }
+    t.form.elements.aspect.value = "custom";
+  });
 })();
