@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from generations.models import Generation, MediaOutput
+from generations.models import Generation, MediaOutput, ModelFamily
 
 
 class MediaOutputInline(admin.TabularInline):
@@ -24,3 +24,10 @@ class GenerationAdmin(admin.ModelAdmin):
 class MediaOutputAdmin(admin.ModelAdmin):
     list_display = ("id", "generation", "kind", "content_type", "size_bytes", "created_at")
     list_filter = ("kind", "content_type")
+
+
+@admin.register(ModelFamily)
+class ModelFamilyAdmin(admin.ModelAdmin):
+    list_display = ("model", "family", "owner", "updated_at")
+    list_filter = ("family",)
+    search_fields = ("model", "owner__username")

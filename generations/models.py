@@ -1,6 +1,8 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from generations.workflows.families import FAMILIES
 from studio.core.models import Session
 
 
@@ -196,3 +198,19 @@ class CustomWorkflow(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ModelFamily(models.Model):
+    """Which family a model file is, as its owner says: for a file whose name does not tell (a finetune called
+    "dreamy_v3" is taken for SD1.5 when it is SDXL)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="model_families")
+    model = models.CharField(max_length=300)
+    family = models.CharField(max_length=40, choices=[(key, family.label) for key, family in FAMILIES.items()])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "model"], name="one_family_per_model_and_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.model}: {self.family}"

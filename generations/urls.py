@@ -7,6 +7,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/gallery/", views.gallery, name="gallery"),
     path("sessions/<int:session_id>/workflow/", views.workflow_upload, name="workflow_upload"),
     path("sessions/<int:session_id>/workflow/delete/", views.workflow_delete, name="workflow_delete"),
+    path("sessions/<int:session_id>/model-family/", views.model_family, name="model_family"),
     path("generations/<int:generation_id>/cancel/", views.cancel, name="cancel"),
     path("generations/<int:generation_id>/variation/", views.variation, name="variation"),
     path("generations/<int:generation_id>/rework/", views.rework, name="rework"),

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from generations.forms import WorkflowUploadForm
 from generations.models import Generation, MediaOutput
-from generations.services import custom_workflow, generate
+from generations.services import custom_workflow, family_settings, generate
 from generations.services.brief import BriefError
 from studio.core.models import Session
 from studio.core.services import action_limit
@@ -147,3 +147,21 @@ def workflow_delete(request, session_id: int):
     custom_workflow.CustomWorkflow.objects.filter(session=session).delete()
     messages.success(request, "Custom workflow removed.")
     return redirect(_settings_page(session))
+
+
+@require_POST
+def model_family(request, session_id: int):
+    """Set (or clear) which family one of the farm's models is drawn as; back to the settings."""
+    session = _owned_session(request, session_id)
+    back = _settings_page(session) + "#model-families"
+    if refused := over_the_limit(request, session, then=back):
+        return refused
+    model, family = request.POST.get("model", "").strip(), request.POST.get("family", "").strip()
+    try:
+        chosen = family_settings.set_family(request.user.pk, model, family)
+    except family_settings.FamilyNotSet as exc:
+        messages.error(request, f"The family was not set: {exc}.")
+    else:
+        how = "as you set" if family else "as its name tells"
+        messages.success(request, f"{model} is drawn as {chosen.label if chosen else 'no known family'} ({how}).")
+    return redirect(back)

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from generations.forms import BriefForm
 from generations.models import Generation
-from generations.services import generate
+from generations.services import family_settings, generate
 from generations.services.brief import BriefError
 from generations.views import action_done, over_the_limit
 from specialists.forms import NewSessionForm, SessionSettingsForm, model_choice
@@ -95,6 +95,8 @@ def session_settings(request, session_id: int):
         "engine_notice": notice,
         "models": installed,
         "pulls": ModelPull.objects.filter(requested_by=request.user)[:PULLS_SHOWN],
+        "family_servers": family_settings.servers(request.user.pk),
+        "model_rows": family_settings.model_rows(request.user.pk),
     }
     return render(request, "core/settings.html", context, status=status)
 

@@ -47,6 +47,8 @@ class Catalog:
     choices: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     error: str = ""
     server: str = ""
+    # model file -> family key, as the artist set it in the settings (generations/services/families.for_owner).
+    family_overrides: dict[str, str] = field(default_factory=dict)
 
     @property
     def loras(self) -> list[str]:

@@ -3,8 +3,10 @@ its loaders' dropdowns, what is missing (which file, which folder, which node), 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
+from generations.models import ModelFamily
 from generations.services.catalog import Catalog
 from generations.workflows.families import FAMILIES, IMAGE, VIDEO, Family, FileNeed, recognise
 
@@ -21,12 +23,31 @@ class FamilyReport:
         return bool(self.models) and not self.missing
 
 
+def for_owner(catalog: Catalog, owner_id: int) -> Catalog:
+    """The catalog as its user sees it: with the families they set for models whose names do not tell."""
+    overrides = dict(ModelFamily.objects.filter(owner_id=owner_id).values_list("model", "family"))
+    return dataclasses.replace(catalog, family_overrides=overrides) if overrides else catalog
+
+
+def recognised(catalog: Catalog, name: str, folder: str) -> Family | None:
+    """The family of a model file in ``folder``: as its owner set it, else as its name tells."""
+    chosen = FAMILIES.get(catalog.family_overrides.get(name, ""))
+    if chosen is not None and chosen.model.folder == folder:
+        return chosen
+    return recognise(name, folder)
+
+
+def families_for_folder(folder: str) -> list[Family]:
+    """The families whose model lives in ``folder``: what a model there can be set to."""
+    return [family for family in FAMILIES.values() if family.model.folder == folder]
+
+
 def models_of(catalog: Catalog, family: Family) -> list[str]:
     need = family.model
     listed = catalog.choices.get((need.node, need.input))
     if listed is None and need.folder == "checkpoints":
         listed = catalog.checkpoints
-    return [name for name in listed or [] if recognise(name, need.folder) is family]
+    return [name for name in listed or [] if recognised(catalog, name, need.folder) is family]
 
 
 def file_for(catalog: Catalog, need: FileNeed) -> str | None:
@@ -71,7 +92,7 @@ def image_models(catalog: Catalog) -> list[str]:
 def family_of(catalog: Catalog, model: str) -> Family | None:
     """The family of a model the catalog lists (a diffusion model is looked for in its own folder)."""
     folder = "checkpoints" if model in catalog.checkpoints else "diffusion_models"
-    return recognise(model, folder)
+    return recognised(catalog, model, folder)
 
 
 def text_to_video(catalog: Catalog) -> tuple[Family, str] | None:

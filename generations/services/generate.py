@@ -107,7 +107,7 @@ def start_generation(
         raise BriefError("that session is not yours")
     if template not in TEMPLATE_CHOICES:
         raise BriefError(f"unknown workflow template {template!r}")
-    catalog = get_catalog()
+    catalog = families.for_owner(get_catalog(), session.owner_id)
     brief, warnings = normalize_brief(brief, catalog, strict=True)
     if template == "auto":
         template = "video" if brief["media_kind"] == "video" else "txt2img"

@@ -6,6 +6,7 @@ untrusted). Fragments pushed over the websocket carry hx-swap-oob.
 
 from django.template.loader import render_to_string
 
+from generations.services import families
 from generations.services.brief_card import card_options
 from generations.services.brief_spec import LIMITS
 from generations.services.cards import card_context
@@ -36,7 +37,7 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         if generation is not None:
             context.update(card_context(generation))
     elif kind == Message.Kind.BRIEF:
-        context["catalog"] = get_catalog()
+        context["catalog"] = families.for_owner(get_catalog(), message.conversation.session.owner_id)
         context["brief"] = message.brief or {}
         context["options"] = card_options(context["catalog"], context["brief"])
         context["limits"] = LIMITS

@@ -6,6 +6,7 @@ import logging
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from generations.services import families
 from generations.services.brief import BriefError, brief_schema
 from generations.services.catalog import get_catalog
 from specialists.clients.base import Capabilities, LLMClient
@@ -190,7 +191,7 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
     except EngineError as exc:
         await _settle(message, session_id, _failed(exc), {})
         return
-    catalog = await sync_to_async(get_catalog)()
+    catalog = await sync_to_async(_owners_catalog)(conversation)
     cue = (
         "Pixel, write the generation brief for everything the team and the artist agreed on, as JSON that "
         "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt. Choose the "
@@ -216,6 +217,10 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
             meta.update(kind=Message.Kind.BRIEF, brief=brief, warnings=warnings)
             result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
     await _settle(message, session_id, result, meta)
+
+
+def _owners_catalog(conversation: Conversation):
+    return families.for_owner(get_catalog(), conversation.session.owner_id)
 
 
 @sync_to_async

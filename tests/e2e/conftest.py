@@ -52,6 +52,7 @@ TOKEN_DELAY = 0.03
 STEP_DELAY = 0.1
 MODELS = ["llama3.2", "qwen2.5:7b", "llava:7b"]
 CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors", "svd_xt_1_1.safetensors"]
+LORAS = ["ink_style_xl.safetensors", "detail_tweaker_xl.safetensors"]
 SUPERUSER = ("admin", "e2e-admin-password-4711")
 FIRST_MODULE = "test_first_session.py"
 # The Redis database the scaled e2e run owns (it is emptied before and after the run).
@@ -276,6 +277,7 @@ def studio(tmp_path_factory) -> Harness:
             [
                 sys.executable, "-m", "tests.fakes.comfyui", "--port", str(comfy_port),
                 "--step-delay", str(STEP_DELAY), "--checkpoints", ",".join(CHECKPOINTS),
+                "--models", "loras=" + ",".join(LORAS),
             ],
             env,
         ).start()

@@ -159,7 +159,9 @@ def generate(page: Page, **fields) -> Locator:
     before = generation_cards(page).count()
     card = page.locator("#messages form.brief-card").last
     for name, value in fields.items():
-        field = card.locator(f'[name="{name}"]')
+        field = card.locator(f'[name="{name}"]').first
+        if not field.is_visible():  # the raw numbers are folded under the presets
+            card.locator("details.brief-numbers > summary").click()
         if field.evaluate("el => el.tagName") == "SELECT":
             field.select_option(str(value))
         else:

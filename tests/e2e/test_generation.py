@@ -117,3 +117,44 @@ def test_a_long_generation_can_be_cancelled_and_the_brief_stays(page, shot):
     expect(current_phase(page)).to_have_text("Review")
     expect(page.locator("#messages form.brief-card").last.get_by_role("button", name="Generate")).to_be_enabled()
     shot(page, "cancelled")
+
+
+def test_the_brief_card_offers_the_installed_familys_presets_and_draws_with_them(page, shot):
+    start_session(page, "A fox in the snow at dawn")
+    brief = skip_to_review(page)
+    # Presets first, as an artist chooses: the SDXL family's aspects at its trained sizes, styles, LoRAs.
+    aspect = brief.locator('[name="aspect"]')
+    expect(aspect.locator("option")).to_have_text(
+        ["Square · 1024×1024", "Portrait · 832×1216", "Landscape · 1216×832", "Wide · 1344×768", re.compile("Custom")]
+    )
+    expect(brief.locator(".family")).to_have_text("SDXL (and Pony, Illustrious)")
+    expect(brief.locator('[name="style"] option', has_text="Watercolour")).to_have_count(1)
+    expect(brief.locator('[name="lora"]').first.locator("option")).to_have_text(
+        ["None", "ink_style_xl.safetensors", "detail_tweaker_xl.safetensors"]
+    )
+    numbers = brief.locator("details.brief-numbers")
+    expect(numbers.locator('[name="width"]')).to_be_hidden()  # folded until asked for
+    expect(numbers.locator("summary")).to_contain_text(re.compile(r"\d+×\d+ · \d+ steps"))
+    brief.scroll_into_view_if_needed()
+    shot(page, "presets")
+
+    # Choosing an aspect shows its size in the numbers; typing a size makes it a custom one.
+    aspect.select_option("portrait")
+    numbers.locator("summary").click()
+    expect(numbers.locator('[name="width"]')).to_have_value("832")
+    expect(numbers.locator('[name="height"]')).to_have_value("1216")
+    numbers.locator('[name="width"]').fill("1000")
+    expect(aspect).to_have_value("custom")
+    aspect.select_option("portrait")
+    brief.scroll_into_view_if_needed()
+    shot(page, "numbers-open")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    brief.scroll_into_view_if_needed()
+    shot(page, "presets-phone")
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+    card = generate(page, style="watercolor", lora="ink_style_xl.safetensors", lora_strength="0.7")
+    wait_generation(card)
+    expect(card).to_contain_text("832×1216")
+    shot(page, "drawn")

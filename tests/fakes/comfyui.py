@@ -934,6 +934,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=None, help="override the workflows' sampler steps")
     parser.add_argument("--checkpoints", default=",".join(DEFAULT_CHECKPOINTS))
     parser.add_argument("--no-previews", action="store_true")
+    parser.add_argument(
+        "--models", action="append", default=[], metavar="FOLDER=FILE,FILE", help="files of a models folder (loras=…)"
+    )
     args = parser.parse_args(argv)
     checkpoints = [name.strip() for name in args.checkpoints.split(",") if name.strip()]
     fake = FakeComfyUI(
@@ -944,6 +947,9 @@ def main(argv: list[str] | None = None) -> None:
         steps=args.steps,
         previews=not args.no_previews,
     ).start()
+    for folder_files in args.models:
+        folder, _, files = folder_files.partition("=")
+        fake.set_models(folder.strip(), [name.strip() for name in files.split(",") if name.strip()])
     print(f"fake ComfyUI listening on {fake.url}", flush=True)
     try:
         threading.Event().wait()
