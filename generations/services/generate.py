@@ -13,7 +13,7 @@ from generations.services.catalog import get_catalog
 from generations.services.custom_workflow import apply_custom_workflow
 from generations.signals import generation_started
 from generations.workflows import TEMPLATES
-from generations.workflows.builders import add_loras
+from generations.workflows.builders import REWORK_DENOISE, UPLOAD_PLACEHOLDER, add_loras
 from generations.workflows.families import ASPECTS
 from generations.workflows.styles import styled_prompts
 from studio.core.models import Session
@@ -48,10 +48,11 @@ def _build(session: Session, template: str, brief: dict, generation: Generation,
     if template == "video" and (found := families.text_to_video(catalog)):
         return _family_graph(found[0], found[1], brief, catalog, prefix, warnings)
     family = families.family_of(catalog, brief["checkpoint"])
-    if template == "txt2img" and family is not None and family.kind == families.IMAGE:
-        return _family_graph(family, brief["checkpoint"], brief, catalog, prefix, warnings)
+    if template in ("txt2img", "img2img") and family is not None and family.kind == families.IMAGE:
+        rework = template == "img2img"
+        return _family_graph(family, brief["checkpoint"], brief, catalog, prefix, warnings, rework=rework)
     if template == "img2img":
-        graph = TEMPLATES["img2img"](_styled(brief), "pending-upload.png", prefix=prefix)
+        graph = TEMPLATES["img2img"](_styled(brief), UPLOAD_PLACEHOLDER, prefix=prefix)
     elif template == "video":
         graph = TEMPLATES["video"](_styled(brief), video_checkpoint=_video_checkpoint(catalog), prefix=prefix)
     else:
@@ -65,7 +66,7 @@ def _styled(brief: dict) -> dict:
     return {**brief, "positive_prompt": positive, "negative_prompt": negative}
 
 
-def _family_graph(family, model: str, brief: dict, catalog, prefix: str, warnings: list) -> dict:
+def _family_graph(family, model: str, brief: dict, catalog, prefix: str, warnings: list, *, rework=False) -> dict:
     """The family's own graph at its size for the brief's aspect (a typed size must be one it draws well: SD1.5
     asked for 1024² repeats its subject), with a video's length fitted. The brief keeps what the graph really
     uses, so the card and a reproduction show it."""
@@ -86,7 +87,10 @@ def _family_graph(family, model: str, brief: dict, catalog, prefix: str, warning
         names = ", ".join(lora["name"] for lora in brief["loras"])
         warnings.append(f"{family.label} takes no LoRA, so {names} was left out.")
         brief["loras"] = []
-    return family.graph(brief, families.files_for(catalog, family, model), prefix=prefix)
+    files = families.files_for(catalog, family, model)
+    if rework:  # from the picture it reworks, which the worker uploads to the server that runs it
+        return family.rework_graph(brief, files, UPLOAD_PLACEHOLDER, denoise=REWORK_DENOISE, prefix=prefix)
+    return family.graph(brief, files, prefix=prefix)
 
 
 def start_generation(

@@ -191,3 +191,17 @@ def test_a_style_preset_adds_to_the_prompts_the_graph_encodes_and_not_to_the_bri
     flux = FAMILIES["flux"]
     graph = flux.graph({**brief_for(flux, "square"), "style": "watercolor"}, {"model": flux.model.example})
     assert style.negative not in json.dumps(graph) and style.positive in graph["2"]["inputs"]["text"]
+
+
+@pytest.mark.parametrize("key", [key for key, family in FAMILIES.items() if family.kind == "image"])
+def test_every_picture_familys_rework_graph_starts_from_the_image_through_its_own_vae(key):
+    family = FAMILIES[key]
+    files = {need.role: need.example for need in family.files}
+    graph = family.rework_graph(brief_for(family, "portrait"), files, UPLOADED, denoise=0.6)
+
+    ok, error, _, node_errors = validate_prompt(copy.deepcopy(graph), server_with(family), {UPLOADED})
+
+    assert ok, json.dumps({"error": error, "node_errors": node_errors}, indent=1)[:3000]
+    assert graph["4"]["class_type"] == "VAEEncode" and graph["4"]["inputs"]["vae"] == graph["6"]["inputs"]["vae"]
+    assert graph["5"]["inputs"]["latent_image"] == ["4", 0] and graph["5"]["inputs"]["denoise"] == 0.6
+    assert (graph["14"]["inputs"]["width"], graph["14"]["inputs"]["height"]) == family.sizes["portrait"]

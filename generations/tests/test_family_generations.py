@@ -208,3 +208,23 @@ def test_a_rework_keeps_the_loras_and_style_of_the_image_it_starts_from(
     again.refresh_from_db()
     assert again.status == Generation.Status.COMPLETE, again.error
     assert "LoraLoader" in classes(again) and "LoadImage" in classes(again)
+
+
+def test_a_split_flux_picture_is_reworked_with_its_own_loaders(
+    fake_comfyui, alice, alice_session, django_capture_on_commit_callbacks
+):
+    from generations.services.generate import rework
+
+    install(fake_comfyui, FLUX_SPLIT)
+    first = generate(
+        alice_session, alice, {**BRIEF, "checkpoint": "flux1-schnell.safetensors"}, django_capture_on_commit_callbacks
+    )
+    with django_capture_on_commit_callbacks(execute=False):
+        again = rework(first, user=alice)
+    run_generation.apply(args=[again.pk])
+    again.refresh_from_db()
+    assert again.status == Generation.Status.COMPLETE, again.error
+    assert {"UNETLoader", "DualCLIPLoader", "LoadImage", "VAEEncode"} <= classes(again)
+    assert "CheckpointLoaderSimple" not in classes(again)  # a diffusion model is no checkpoint
+    [loaded] = [node for node in again.workflow.values() if node["class_type"] == "LoadImage"]
+    assert loaded["inputs"]["image"] != "pending-upload.png"  # the worker uploaded the picture first

@@ -47,7 +47,13 @@ def txt2img(brief: dict, *, prefix: str = "studio") -> dict:
     return graph
 
 
-def img2img(brief: dict, image_name: str, *, denoise: float = 0.6, prefix: str = "studio") -> dict:
+# How much of a reworked picture is drawn again: enough to change it, little enough to keep what it shows.
+REWORK_DENOISE = 0.6
+# LoadImage's file until the worker has uploaded the picture to the server that runs the job.
+UPLOAD_PLACEHOLDER = "pending-upload.png"
+
+
+def img2img(brief: dict, image_name: str, *, denoise: float = REWORK_DENOISE, prefix: str = "studio") -> dict:
     """Start from an uploaded image (a previous output) instead of noise."""
     graph = _base(brief)
     graph["4"] = {"class_type": "LoadImage", "inputs": {"image": image_name}}

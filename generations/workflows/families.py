@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from generations.workflows.builders import add_loras, safe_prefix, save_video
+from generations.workflows.builders import UPLOAD_PLACEHOLDER, add_loras, safe_prefix, save_video
 from generations.workflows.styles import styled_prompts
 
 IMAGE, VIDEO = "image", "video"
@@ -81,6 +81,26 @@ class Family:
             loader = next(key for key, node in graph.items() if node["class_type"] == self.model.node)
             clip = graph["2"]["inputs"]["clip"] if self.lora == LORA_MODEL_AND_CLIP else None
             add_loras(graph, loras, [loader, 0], clip)
+        return graph
+
+    def rework_graph(self, brief: dict, files: dict, image: str, *, denoise: float, **options) -> dict:
+        """The family's picture graph started from ``image`` instead of noise: the image, scaled to the brief's
+        size, is encoded by the family's own VAE and sampled again with part of the noise (``denoise``)."""
+        graph = self.graph(brief, files, **options)
+        vae = graph["6"]["inputs"]["vae"]
+        graph["13"] = {"class_type": "LoadImage", "inputs": {"image": image}}
+        graph["14"] = {
+            "class_type": "ImageScale",
+            "inputs": {
+                "image": ["13", 0],
+                "upscale_method": "lanczos",
+                "width": brief["width"],
+                "height": brief["height"],
+                "crop": "center",
+            },
+        }
+        graph["4"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["14", 0], "vae": vae}}
+        graph["5"]["inputs"]["denoise"] = denoise
         return graph
 
     def defaults_for(self, model_name: str) -> dict:
@@ -251,7 +271,7 @@ def build_wan(family: Family, brief: dict, files: dict, *, prefix: str = "studio
     negative = _text(graph, "3", ["10", 0], brief.get("negative_prompt", ""))
     size = {"width": brief["width"], "height": brief["height"], "length": frames, "batch_size": 1}
     if family.needs_image:
-        graph["13"] = {"class_type": "LoadImage", "inputs": {"image": image or "pending-upload.png"}}
+        graph["13"] = {"class_type": "LoadImage", "inputs": {"image": image or UPLOAD_PLACEHOLDER}}
         graph["14"] = {"class_type": "CLIPVisionLoader", "inputs": {"clip_name": files["clip_vision"]}}
         graph["15"] = {
             "class_type": "CLIPVisionEncode",
@@ -337,7 +357,7 @@ def build_svd(family: Family, brief: dict, files: dict, *, prefix: str = "studio
     defaults = family.defaults_for(files["model"])
     fps = brief.get("fps") or defaults["fps"]
     graph = {
-        "13": {"class_type": "LoadImage", "inputs": {"image": image or "pending-upload.png"}},
+        "13": {"class_type": "LoadImage", "inputs": {"image": image or UPLOAD_PLACEHOLDER}},
         "10": {"class_type": "ImageOnlyCheckpointLoader", "inputs": {"ckpt_name": files["model"]}},
         "11": {
             "class_type": "SVD_img2vid_Conditioning",
