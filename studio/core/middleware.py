@@ -10,13 +10,13 @@ _PUBLIC_PREFIXES = ("/accounts/login/", "/static/", "/admin/", "/healthz")
 
 
 class LocalUserMiddleware:
-    """Signs in the local user while the studio listens on loopback only."""
+    """Signs in the local user while the studio listens on loopback only (the admin included: it is theirs)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if not request.user.is_authenticated and not request.path.startswith("/admin/"):
+        if not request.user.is_authenticated:
             if auto_login_allowed(request.META.get("REMOTE_ADDR"), request.META):
                 login(request, local_user())
         return self.get_response(request)

@@ -53,7 +53,6 @@ STEP_DELAY = 0.1
 MODELS = ["llama3.2", "qwen2.5:7b", "llava:7b"]
 CHECKPOINTS = ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors", "svd_xt_1_1.safetensors"]
 LORAS = ["ink_style_xl.safetensors", "detail_tweaker_xl.safetensors"]
-SUPERUSER = ("admin", "e2e-admin-password-4711")
 FIRST_MODULE = "test_first_session.py"
 # The Redis database the scaled e2e run owns (it is emptied before and after the run).
 E2E_REDIS_DB = os.environ.get("E2E_REDIS_DB", "13")
@@ -114,7 +113,7 @@ class Service(LoggedProcess):
 
 
 def run(argv: list[str], env: dict[str, str], name: str, timeout: float = 120) -> str:
-    """A one-off command (migrate, createsuperuser); its output is appended to its log."""
+    """A one-off command (migrate); its output is appended to its log."""
     log_path = LOG_DIR / f"{name}.log"
     result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
     with open(log_path, "a") as log:
@@ -294,12 +293,6 @@ def studio(tmp_path_factory) -> Harness:
             env.update(DATABASE_URL=database.url, REDIS_URL=redis_url)
 
         run([sys.executable, "manage.py", "migrate", "--noinput"], env, "manage", timeout=180)
-        run(
-            [sys.executable, "manage.py", "createsuperuser", "--noinput", "--username", SUPERUSER[0],
-             "--email", "admin@example.com"],
-            {**env, "DJANGO_SUPERUSER_PASSWORD": SUPERUSER[1]},
-            "manage",
-        )
         if scaled:
             queues = _worker_queues(env)
             worker = Service(

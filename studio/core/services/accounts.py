@@ -8,11 +8,17 @@ from studio.env import is_loopback_host
 
 
 def local_user():
-    """The user a loopback-only install signs in automatically."""
-    user, created = get_user_model().objects.get_or_create(username=settings.LOCAL_USERNAME)
+    """The user a loopback-only install signs in automatically. It owns the install, so it runs the admin too;
+    it has no password, so it can never sign in from anywhere else."""
+    user, created = get_user_model().objects.get_or_create(
+        username=settings.LOCAL_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+    )
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])
+    elif not (user.is_staff and user.is_superuser):  # made before it ran the admin
+        get_user_model().objects.filter(pk=user.pk).update(is_staff=True, is_superuser=True)
+        user.is_staff = user.is_superuser = True
     return user
 
 

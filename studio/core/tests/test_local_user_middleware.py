@@ -58,11 +58,31 @@ def test_the_local_user_is_made_once_without_a_password_and_signed_in_on_each_ne
     assert not user.has_usable_password()
 
 
-def test_the_admin_keeps_its_own_sign_in_even_on_loopback(client, db):
+def test_the_local_user_opens_the_admin_on_loopback(client, db):
+    response = client.get("/admin/", REMOTE_ADDR="127.0.0.1")
+    assert response.status_code == 200 and b"Site administration" in response.content
+    user = response.wsgi_request.user
+    assert (user.username, user.is_staff, user.is_superuser) == ("local", True, True)
+
+
+def test_a_local_user_made_before_it_ran_the_admin_is_given_it(client, db):
+    get_user_model().objects.create(username="local")
+    assert client.get("/admin/", REMOTE_ADDR="::1").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "meta", [{"REMOTE_ADDR": "192.0.2.10"}, {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_FORWARDED_FOR": "1"}]
+)
+def test_the_admin_asks_for_its_own_sign_in_from_anywhere_else(client, db, meta):
+    response = client.get("/admin/", **meta)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    assert not get_user_model().objects.filter(username="local").exists()
+
+
+@override_settings(LOCAL_AUTO_LOGIN=False)
+def test_an_exposed_install_never_opens_the_admin_without_sign_in(client, db):
     response = client.get("/admin/", REMOTE_ADDR="127.0.0.1")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
-    assert not response.wsgi_request.user.is_authenticated
-    assert not get_user_model().objects.filter(username="local").exists()
 
 
 @override_settings(LOCAL_AUTO_LOGIN=False)
