@@ -16,7 +16,7 @@ from specialists.models import Conversation, Message, ModelPull, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import chat_html, llm, pulls, results, sessions
 from specialists.services.phases import plan_for
-from specialists.services.turns import is_paused
+from specialists.services.turns import is_paused, turn_cue
 from studio.core.models import Session
 
 SESSIONS_PER_PAGE = 25
@@ -57,6 +57,7 @@ def studio(request, session_id: int):
             "conversation": conversation,
             "messages_html": chat_html.render_messages(conversation),
             "paused": is_paused(conversation),
+            "cue": turn_cue(conversation),
             "personas": PERSONAS.values(),
             "max_chars": settings.MESSAGE_MAX_CHARS,
             **chat_html.phase_context(conversation),

@@ -13,7 +13,7 @@ from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
 from specialists.models import PHASE_ORDER, Conversation, Message, Phase, artist_step
 from specialists.personas import PERSONAS
-from specialists.services.turns import is_paused
+from specialists.services.turns import TALKING, is_paused, turn_cue
 from studio.core.models import Session
 
 
@@ -103,6 +103,12 @@ def render_composer(session: Session, *, error: str = "", text: str = "", oob: b
 
 def render_pause_control(conversation: Conversation) -> str:
     return render_to_string("core/_pause_control.html", {"paused": is_paused(conversation), "control_oob": True})
+
+
+def render_turn_cue(conversation: Conversation | None = None) -> str:
+    """The composer's cue; without a conversation, the quiet one of a team that is talking."""
+    cue = turn_cue(conversation) if conversation is not None else TALKING
+    return render_to_string("core/_turn_cue.html", {"cue": cue, "oob": True})
 
 
 def render_alert(text: str) -> str:

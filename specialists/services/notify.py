@@ -9,7 +9,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
 from specialists.models import Conversation
-from specialists.services.chat_html import render_pause_control, render_phase
+from specialists.services.chat_html import render_pause_control, render_phase, render_turn_cue
 from studio.core.services.broadcast import group_name, push_html, push_html_sync, run_from_sync
 
 
@@ -46,14 +46,29 @@ async def pause_changed(conversation_id: int) -> None:
     await push_html(conversation.session_id, html)
 
 
+async def turn_changed(conversation_id: int) -> None:
+    """The composer's cue, once the team stops and waits for the artist."""
+    conversation, html = await sync_to_async(_cue_html)(conversation_id)
+    await push_html(conversation.session_id, html)
+
+
+async def team_talking(session_id: int) -> None:
+    await push_html(session_id, render_turn_cue())
+
+
+def _cue_html(conversation_id: int):
+    conversation = Conversation.objects.get(pk=conversation_id)
+    return conversation, render_turn_cue(conversation)
+
+
 def _pause_html(conversation_id: int):
     conversation = Conversation.objects.get(pk=conversation_id)
-    return conversation, render_pause_control(conversation)
+    return conversation, render_pause_control(conversation) + render_turn_cue(conversation)
 
 
 def _phase_html(conversation_id: int):
     conversation = Conversation.objects.get(pk=conversation_id)
-    return conversation, render_phase(conversation)
+    return conversation, render_phase(conversation) + render_turn_cue(conversation)
 
 
 def message_added_sync(session_id: int, message_id: int) -> None:

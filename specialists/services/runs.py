@@ -124,6 +124,8 @@ async def run_pending(conversation_id: int) -> None:
                     broken = True
                     break
                 previous = step
+                if step.kind != "advance":
+                    await notify.team_talking(conversation.session_id)
                 try:
                     await orchestrator.execute(conversation, step)
                 except Exception:
@@ -139,6 +141,7 @@ async def run_pending(conversation_id: int) -> None:
         # Something may have arrived between the last check and the release.
         _, step = await _next(conversation_id)
         if step is None or broken:
+            await notify.turn_changed(conversation_id)
             return
 
 

@@ -70,3 +70,48 @@ def latest_brief(conversation: Conversation) -> Message | None:
         .order_by("-order")
         .first()
     )
+
+
+@dataclass(frozen=True)
+class Cue:
+    """What the composer says while the team waits for the artist, and the next phase it offers."""
+
+    text: str = ""
+    advance_to: str = ""  # a phase's label, when "move on" is the artist's other choice
+    paused: bool = False
+
+    @property
+    def idle(self) -> bool:
+        """Nobody talks and nothing is paused: Pause has nothing to stop."""
+        return bool(self.text) and not self.paused
+
+
+TALKING = Cue()
+_WAITING = {
+    Phase.IDEATION: "Your turn — reply to the team, or move on to {next}.",
+    Phase.REFINEMENT: "Your turn — reply to the team, or move on to {next}.",
+    Phase.REVIEW: "Your turn — say what to change, or press Generate on the brief (or say “generate”).",
+    Phase.GENERATING: "The picture is being made — talk to the team meanwhile if you like.",
+    Phase.COMPLETE: "Your turn — ask for changes, rework a result, or say “generate” to render the brief again.",
+}
+
+
+def turn_cue(conversation: Conversation) -> Cue:
+    """The cue from the stored conversation alone: the same after a reload, in every browser."""
+    messages = list(conversation.messages.order_by("order"))
+    anchor, after = current_turn(messages)
+    if anchor is None:
+        return Cue("Your turn — tell the team your idea.")
+    if anchor.pauses:
+        return Cue("You paused the team. Send a message, or press Resume, to let them go on.", paused=True)
+    turn = [m for m in after if m.role in SPECIALIST_ROLES]
+    if any(m.status == Message.Status.STREAMING for m in turn):
+        return TALKING
+    if any(m.status == Message.Status.FAILED and not m.retried for m in turn):
+        return Cue("A reply failed: press Try again on it, or send a message.")
+    if next_step(conversation) is not None or conversation.phase == Phase.SYNTHESIS:
+        return TALKING
+    following = artist_step(conversation.phase, "advance")
+    label = Phase(following).label if following else ""
+    text = _WAITING[conversation.phase].format(next=label)
+    return Cue(text, label if conversation.phase in (Phase.IDEATION, Phase.REFINEMENT) else "")

@@ -194,6 +194,25 @@ async def test_it_streams_every_token_to_the_browser_and_stores_the_reply(open_s
     await socket.disconnect()
 
 
+async def test_when_the_round_ends_the_composer_says_it_is_the_artists_turn_and_offers_the_next_phase(
+    open_socket, alice, fake_ollama
+):
+    socket, view, stored = await heard_out(open_socket, alice)
+    cue = "Your turn — reply to the team, or move on to Refinement."
+
+    def cues(v) -> list[str]:
+        return [f for f in v.frames if 'id="turn-cue"' in f]
+
+    await view.drain(socket, until=lambda v: any(cue in f for f in cues(v)))
+    shown = [f for f in cues(view) if cue in f][-1]
+    assert 'role="status"' in shown and '"action": "advance"' in shown and "Move on to Refinement ›" in shown
+    # While the team talked, the cue was quiet: it never told the artist to speak over a reply.
+    first_reply = next(i for i, f in enumerate(view.frames) if f"message-{stored[1].pk}" in f)
+    assert all(cue not in f for f in view.frames[:first_reply])
+    assert any('class="turn-cue"' in f for f in cues(view))
+    await socket.disconnect()
+
+
 async def test_it_streams_model_text_with_markup_as_escaped_text(open_socket, alice, fake_ollama):
     hostile = '<img src=x onerror="alert(1)"> amber & <script>fetch("/x")</script> light'
     fake_ollama.responder = lambda body: hostile

@@ -104,3 +104,16 @@ def test_a_reply_interrupted_before_its_first_word_leaves_no_empty_bubble(alice_
     html = alice_client.get(alice_session.get_absolute_url()).content.decode()
     assert re.search(rf'<article id="message-{empty.pk}"[^>]*\shidden>', html)
     assert not re.search(rf'<article id="message-{partial.pk}"[^>]*\shidden>', html)
+
+
+def test_a_reload_shows_whose_turn_it_is(alice_client, alice_session):
+    conversation = Conversation.objects.create(session=alice_session)
+    conversation.append_message(Role.USER, "a fox")
+    url = reverse("specialists:studio", args=[alice_session.pk])
+    quiet = alice_client.get(url).content.decode()
+    assert '<div id="turn-cue" class="turn-cue" role="status"></div>' in quiet  # the team is about to answer
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        conversation.append_message(role, "…", status=Message.Status.COMPLETE)
+    page = alice_client.get(url).content.decode()
+    assert "Your turn — reply to the team, or move on to Refinement." in page
+    assert "Move on to Refinement ›" in page

@@ -94,3 +94,63 @@ def test_lens_comments_on_a_finished_result(conversation):
     say(conversation, Role.SYSTEM, "ready", kind="result", opens_turn=True)
     step = next_step(conversation)
     assert step.kind == "speak" and step.speakers == (Role.CRITIC,)
+
+
+# ---- the composer's cue: whose turn it is ----------------------------------------------------------------------
+def cue(conversation):
+    from specialists.services.turns import turn_cue
+
+    return turn_cue(conversation)
+
+
+def test_the_cue_says_it_is_the_artists_turn_after_a_round_and_offers_the_next_phase(conversation):
+    say(conversation, Role.USER, "idea")
+    assert cue(conversation).text == ""  # the team is about to answer
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        say(conversation, role)
+    waiting = cue(conversation)
+    assert waiting.text == "Your turn — reply to the team, or move on to Refinement."
+    assert waiting.advance_to == "Refinement"
+
+
+def test_the_cue_is_quiet_while_someone_is_talking_or_the_team_will_go_on(conversation):
+    say(conversation, Role.USER, "idea")
+    say(conversation, Role.STYLE, "moody", status=Message.Status.STREAMING)
+    assert cue(conversation).text == ""
+    conversation.round = 2
+    conversation.save()
+    say(conversation, Role.USER, "more")
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        say(conversation, role)
+    assert cue(conversation).text == ""  # the last round: the studio moves on by itself
+
+
+def test_the_cue_says_how_to_go_on_after_a_pause_or_a_failed_reply(conversation):
+    say(conversation, Role.USER, "idea")
+    say(conversation, Role.STYLE, "", status=Message.Status.FAILED)
+    assert cue(conversation).text == "A reply failed: press Try again on it, or send a message."
+    say(conversation, Role.SYSTEM, "paused", kind="notice", opens_turn=True, pauses=True)
+    paused = cue(conversation)
+    assert paused.text.startswith("You paused the team.") and paused.advance_to == ""
+
+
+@pytest.mark.parametrize(
+    "phase, said",
+    [
+        (Phase.REVIEW, "Your turn — say what to change, or press Generate on the brief"),
+        (Phase.GENERATING, "The picture is being made"),
+        (Phase.COMPLETE, "Your turn — ask for changes"),
+    ],
+)
+def test_the_cue_after_the_brief_says_what_the_artist_can_do_there(conversation, phase, said):
+    say(conversation, Role.USER, "idea")
+    put_in_phase(conversation, phase)
+    say(conversation, Role.USER, "hm")
+    if phase == Phase.REVIEW:
+        say(conversation, Role.CRITIC)
+    waiting = cue(conversation)
+    assert waiting.text.startswith(said) and waiting.advance_to == ""
+
+
+def test_an_empty_session_asks_for_the_idea(conversation):
+    assert cue(conversation).text == "Your turn — tell the team your idea."

@@ -111,3 +111,22 @@ def test_an_idle_studio_page_keeps_its_connection(page, shot):
     assert page.evaluate("window.__socketCloses") == 0, "the studio's websocket dropped while the page sat idle"
     expect(page.locator("#connection")).to_have_text("")
     shot(page, "idle")
+
+
+def test_when_the_team_waits_the_composer_says_so_and_moves_on_with_one_press(page, shot):
+    start_session(page, "A kite festival over a salt flat")
+    cue = page.locator("#turn-cue")
+    for name in IDEATION_SPEAKERS:
+        wait_complete(page, name, 1)
+    expect(cue).to_contain_text("Your turn — reply to the team, or move on to Refinement.")
+    shot(page, "your-turn")
+    page.set_viewport_size({"width": 390, "height": 844})
+    expect(cue).to_be_visible()
+    expect(page.locator("#composer-text")).to_be_in_viewport()
+    shot(page, "your-turn-phone")
+    page.set_viewport_size({"width": 1440, "height": 900})
+
+    cue.get_by_role("button", name="Move on to Refinement ›").click()
+    expect(page.locator("#phase-indicator li.phase.now")).to_have_text("Refinement")
+    # The cue of ideation is gone with it: the team talks, then says what comes next.
+    expect(cue).not_to_contain_text("move on to Refinement")
