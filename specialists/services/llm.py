@@ -162,6 +162,15 @@ def _pull_suggestion() -> str:
     return settings.LLM_DEFAULT_MODEL or "llama3.2"
 
 
+def built_in_model_notice() -> str:
+    """Said once in a conversation the built-in model speaks in: what it is, and how to get better answers."""
+    return (
+        "The team is speaking through the built-in model (SmolLM2-135M): quick, but small, so its ideas are thin "
+        "and its replies short. For a real creative team, install Ollama (ollama.com), run "
+        f"`ollama pull {_pull_suggestion()}` and choose that model in Settings."
+    )
+
+
 def _backend() -> str:
     backend = (settings.LLM_BACKEND or "auto").strip().lower()
     if backend not in BACKENDS:

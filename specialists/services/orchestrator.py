@@ -250,8 +250,31 @@ async def enter_phase(conversation: Conversation, phase: str, *, by: str) -> Mes
     return notice
 
 
+BUILT_IN_NOTICE = "built_in_model"
+
+
+@sync_to_async
+def _announce_built_in_model(conversation: Conversation) -> Message | None:
+    if conversation.messages.filter(kind=Message.Kind.NOTICE, metadata__announces=BUILT_IN_NOTICE).exists():
+        return None
+    return conversation.append_message(
+        Role.SYSTEM, llm.built_in_model_notice(), kind=Message.Kind.NOTICE, metadata={"announces": BUILT_IN_NOTICE}
+    )
+
+
+async def _say_when_the_built_in_model_speaks(conversation: Conversation, step: Step) -> None:
+    """Once per conversation: a weak model presented as the team would read as a weak team."""
+    try:
+        client, _ = await _resolve(conversation, step.speakers[0])
+    except EngineError:
+        return  # the reply itself says what is wrong
+    if client.backend == "embedded" and (notice := await _announce_built_in_model(conversation)) is not None:
+        await notify.message_added(conversation.session_id, notice.pk)
+
+
 async def execute(conversation: Conversation, step: Step) -> None:
     if step.kind in ("speak", "brief"):
+        await _say_when_the_built_in_model_speaks(conversation, step)
         await gpu_handoff.before_turn(conversation)
     if step.kind == "speak":
         await speak(conversation, step)

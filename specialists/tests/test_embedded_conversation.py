@@ -52,4 +52,9 @@ async def test_the_built_in_model_carries_an_idea_to_a_brief_that_keeps_its_noun
     prompt = brief["positive_prompt"].lower()
     assert "fox" in prompt and ("lighthouse" in prompt or "snow" in prompt), prompt
     assert brief["width"] % 8 == 0 and 1 <= brief["steps"] <= 150 and brief["checkpoint"] in fake_comfyui.checkpoints
+    # The chat said once, before the first reply, that the built-in model speaks, and what would do better.
+    announced = [m for m in messages if m.kind == Message.Kind.NOTICE and "built-in model (SmolLM2-135M)" in m.content]
+    assert len(announced) == 1 and "ollama pull" in announced[0].content
+    assert announced[0].order < replies[0].order
+    assert all(m.metadata.get("backend") == "embedded" for m in replies)
     print(f"\nembedded conversation: {len(replies)} replies and a brief in {took:.0f} s")

@@ -430,3 +430,19 @@ async def test_a_brief_prompt_that_copies_the_conversation_keeps_only_its_own_wo
     brief = next(m for m in await stored(conversation) if m.kind == "brief").brief
     assert brief["positive_prompt"] == "a red fox asleep, amber light"
 
+
+
+async def test_the_built_in_model_is_announced_once_with_how_to_get_better_answers(alice, fake_ollama, monkeypatch):
+    from specialists.clients.ollama import OllamaClient
+
+    # The fake Ollama stands in for the built-in server: what matters is the backend the studio resolved.
+    monkeypatch.setattr(OllamaClient, "backend", "embedded")
+    conversation = await start(alice)
+    await run(conversation)
+    await sync_to_async(conversation.append_message)(Role.USER, "make it winter")
+    await run(conversation)
+    messages = await stored(conversation)
+    notices = [m for m in messages if m.kind == Message.Kind.NOTICE]
+    assert len(notices) == 1 and messages[1] == notices[0]  # before the first reply, and only once
+    assert "built-in model (SmolLM2-135M)" in notices[0].content and "`ollama pull llama3.2`" in notices[0].content
+    assert [m.role for m in messages if m.kind == Message.Kind.CHAT].count(Role.STYLE) == 2

@@ -117,3 +117,18 @@ def test_a_reload_shows_whose_turn_it_is(alice_client, alice_session):
     page = alice_client.get(url).content.decode()
     assert "Your turn — reply to the team, or move on to Refinement." in page
     assert "Move on to Refinement ›" in page
+
+
+def test_every_settled_reply_says_which_model_answered(alice_client, alice_session):
+    conversation = Conversation.objects.create(session=alice_session)
+    conversation.append_message(Role.USER, "a fox")
+    conversation.append_message(
+        Role.STYLE, "amber", status=Message.Status.COMPLETE, metadata={"model": "qwen3:8b<b>", "backend": "ollama"}
+    )
+    conversation.append_message(
+        Role.COMPOSITION, "low", status=Message.Status.COMPLETE, metadata={"model": "smollm2", "backend": "embedded"}
+    )
+    page = alice_client.get(reverse("specialists:studio", args=[alice_session.pk])).content.decode()
+    assert '<span class="model-tag" title="Answered by qwen3:8b&lt;b&gt;">qwen3:8b&lt;b&gt;</span>' in page
+    assert '<span class="model-tag" title="Answered by smollm2">built-in model</span>' in page
+    assert page.count('class="model-tag"') == 2  # the artist's own words name no model
