@@ -24,15 +24,42 @@
     document.body.dataset.ws = FINAL_CLOSES[code] ? "ended" : "closed";
   });
 
-  var stick = true;
+  // New content follows the artist down while they read at the bottom; what their own action made (a card
+  // from Generate or Rework on an older brief) is brought into view; otherwise "New below" says it is there.
+  var ACTION_FOLLOW_MS = 5000;
+  var stick = true, acted = 0, count = 0;
+  function newBelow(show) {
+    var b = document.getElementById("new-below");
+    if (b) { b.hidden = !show; }
+  }
+  document.addEventListener("click", function (e) {
+    var t = e.target && e.target.closest ? e.target.closest("button") : null;
+    if (t && t.closest("#messages, #turn-cue, #composer")) { acted = Date.now(); }
+    if (t && t.id === "new-below") {
+      var m = document.getElementById("messages");
+      if (m) { m.scrollTop = m.scrollHeight; }
+      newBelow(false);
+    }
+  });
   document.addEventListener("htmx:wsBeforeMessage", function () {
     var m = document.getElementById("messages");
     stick = m ? nearBottom(m) : false;
+    count = m ? m.children.length : 0;
   });
   document.addEventListener("htmx:wsAfterMessage", function () {
     var m = document.getElementById("messages");
-    if (m && stick) { m.scrollTop = m.scrollHeight; }
+    if (!m) { return; }
+    var added = m.children.length > count;
+    if (stick || (added && Date.now() - acted < ACTION_FOLLOW_MS)) {
+      m.scrollTop = m.scrollHeight;
+      newBelow(false);
+    } else if (added) {
+      newBelow(true);
+    }
   });
+  document.addEventListener("scroll", function (e) {
+    if (e.target && e.target.id === "messages" && nearBottom(e.target)) { newBelow(false); }
+  }, true);
   document.addEventListener("DOMContentLoaded", function () {
     var m = document.getElementById("messages");
     if (m) { m.scrollTop = m.scrollHeight; }

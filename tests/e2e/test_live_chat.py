@@ -130,3 +130,42 @@ def test_when_the_team_waits_the_composer_says_so_and_moves_on_with_one_press(pa
     expect(page.locator("#phase-indicator li.phase.now")).to_have_text("Refinement")
     # The cue of ideation is gone with it: the team talks, then says what comes next.
     expect(cue).not_to_contain_text("move on to Refinement")
+
+
+AT_BOTTOM = """() => {
+  const m = document.getElementById('messages');
+  return m.scrollHeight - m.scrollTop - m.clientHeight < 160;
+}"""
+
+
+def test_new_content_is_announced_below_while_reading_back_and_what_the_artist_did_is_brought_into_view(
+    page, context, shot
+):
+    page.set_viewport_size({"width": 390, "height": 844})
+    start_session(page, "A lantern parade in the rain, seen from a bridge over the river")
+    for name in IDEATION_SPEAKERS:
+        wait_complete(page, name, 1)
+    wait_connected(page)
+    page.evaluate("document.getElementById('messages').scrollTop = 0")
+    assert not page.evaluate(AT_BOTTOM), "the chat is too short to read back in"
+
+    # Words from another tab arrive while the artist reads back: announced, not forced on them.
+    other = context.new_page()
+    other.goto(page.url)
+    wait_connected(other)
+    send(other, "Make the lanterns blue.")
+    new_below = page.locator("#new-below")
+    expect(new_below).to_be_visible()
+    assert page.evaluate("document.getElementById('messages').scrollTop") < 50
+    shot(page, "new-below")
+    new_below.click()
+    expect(new_below).to_be_hidden()
+    assert page.evaluate(AT_BOTTOM)
+    other.close()
+
+    # What the artist's own press makes comes into view even from far up the chat.
+    page.evaluate("document.getElementById('messages').scrollTop = 0")
+    page.locator("#composer").get_by_role("button", name="Pause").click()
+    expect(page.locator("#messages article.msg-notice", has_text="You paused the team")).to_be_in_viewport()
+    expect(new_below).to_be_hidden()
+    shot(page, "followed")
