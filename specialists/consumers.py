@@ -157,8 +157,10 @@ class StudioConsumer(AsyncWebsocketConsumer):
             return
         try:
             if action == "message":
-                await actions.post_message(self.session, self.scope["user"], data.get("text"))
+                posted = await actions.post_message(self.session, self.scope["user"], data.get("text"))
                 await self.send(text_data=await sync_to_async(chat_html.render_composer)(self.session))
+                if posted.refusal:
+                    await self.send_alert(posted.refusal)
             elif action in ("advance", "back"):
                 await actions.move(self.session, action)
             elif action == "stop":

@@ -23,6 +23,15 @@ GENERATE_INTENT = re.compile(
 )
 
 
+# Where the brief is on the table: there any "go ahead" renders it. Elsewhere only the word itself does.
+BRIEF_PHASES = (Phase.REVIEW, Phase.GENERATING, Phase.COMPLETE)
+EXPLICIT_GENERATE = re.compile(r"^\s*(please\s+)?(generate|render)\b", re.IGNORECASE)
+NO_BRIEF_YET = (
+    "There is no brief to generate yet: Pixel writes it in Synthesis, after the team has talked it through. "
+    "Press Next phase to get there sooner."
+)
+
+
 class Rejected(Exception):
     """The action was refused; the message says why and what to do."""
 
@@ -31,7 +40,7 @@ class Rejected(Exception):
 class Posted:
     message: Message
     phase_changed: bool = False
-    # What saying "generate" started: the card's message, or why nothing could start.
+    # What saying "generate" started: the card's message, or why nothing could start (the words are kept).
     generation_message_id: int | None = None
     refusal: str = ""
     was_paused: bool = False
@@ -71,9 +80,12 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
         phase = conversation.phase
         brief_to_generate = None
         changed = False
-        wants_generation = GENERATE_INTENT.search(text) and latest_brief(conversation)
-        if phase == Phase.REVIEW and wants_generation and not replaying:
-            brief_to_generate = wants_generation
+        asked = bool(GENERATE_INTENT.search(text)) and not replaying
+        live_brief = latest_brief(conversation) if asked else None
+        # Asked for a render with no brief written yet: the words still reach the team, and the artist is told.
+        refusal = NO_BRIEF_YET if asked and live_brief is None and EXPLICIT_GENERATE.search(text) else ""
+        if live_brief is not None and (phase in BRIEF_PHASES or EXPLICIT_GENERATE.search(text)):
+            brief_to_generate = live_brief
         elif phase == Phase.REVIEW:
             # Pixel revises the brief with the feedback
             changed = conversation.move_to(Phase.SYNTHESIS, by=Actor.ARTIST)
@@ -86,7 +98,7 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
             if set(plan_for(phase, session.settings).speakers) <= finished:
                 conversation.next_round()
         message = conversation.append_message(Role.USER, text)
-        posted = Posted(message, phase_changed=changed, was_paused=was_paused)
+        posted = Posted(message, phase_changed=changed, was_paused=was_paused, refusal=refusal)
         if brief_to_generate is not None:
             # In the same trip to the database thread and the same transaction: each extra trip queued
             # behind every other session's queries, each extra commit waited for the disk, and with many
@@ -123,9 +135,7 @@ async def post_message(session: Session, user, text, *, replaying: bool = False)
         await notify.phase_changed(message.conversation_id)
     if posted.was_paused:
         await notify.pause_changed(message.conversation_id)  # the artist's words let the team go on
-    if posted.refusal:
-        raise Rejected(posted.refusal)
-    return posted
+    return posted  # with ``refusal`` set, the words were kept and the team hears them: the caller says why
 
 
 @sync_to_async

@@ -566,6 +566,50 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
     await settle(session)
 
 
+@pytest.mark.parametrize("said", ["generate", "go ahead", "render it again please"])
+async def test_saying_generate_after_a_result_renders_the_live_brief_again_instead_of_reopening_the_talk(
+    open_socket, alice, fake_comfyui, fake_ollama, settings, said
+):
+    from generations.models import Generation
+    from specialists.models import Phase
+    from tests.fixtures.conversations import put_in_phase
+
+    settings.GENERATION_JOBS_IN_PROCESS = True
+    brief = {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}
+    session = await session_in_review(alice, brief)
+    conversation = await sync_to_async(lambda: Conversation.objects.current(Session.objects.get(pk=session.pk)))()
+    await sync_to_async(put_in_phase)(conversation, Phase.COMPLETE)
+    socket = await open_socket(alice, session.pk)
+    await settle(session)
+    view = ChatView()
+    await view.opened(socket)
+    await socket.send_json_to({"action": "message", "text": said})
+    [generation] = await finished_generations(session, 1, timeout=10)
+    assert (
+        generation.status == Generation.Status.COMPLETE and generation.parameters["positive_prompt"] == "a fox in snow"
+    )
+    await settle(session)
+    phase = await sync_to_async(lambda: Conversation.objects.get(pk=conversation.pk).phase)()
+    assert phase != Phase.REFINEMENT, "saying generate sent the team back to refinement"
+    await socket.disconnect()
+
+
+async def test_saying_generate_before_there_is_a_brief_says_why_and_the_team_still_hears_it(
+    open_socket, alice, fake_comfyui, fake_ollama
+):
+    from generations.models import Generation
+    from specialists.services.actions import NO_BRIEF_YET
+
+    socket, view, stored = await heard_out(open_socket, alice)
+    await socket.send_json_to({"action": "message", "text": "Generate!"})
+    await view.drain(socket, until=lambda v: any(html.escape(NO_BRIEF_YET, quote=False)[:60] in f for f in v.frames))
+    answered = await round_heard(await sync_to_async(lambda: stored[0].conversation.session)())
+    users = [m for m in answered if m.role == Role.USER]
+    assert users[-1].content == "Generate!"
+    assert await sync_to_async(Generation.objects.count)() == 0
+    await socket.disconnect()
+
+
 async def closed_after_alert(socket) -> tuple[list[str], int | None]:
     """Frames received up to the socket's close, and its close code. The browser's side of the close follows,
     as daphne would send it: the consumer leaves its groups and ends (a consumer left subscribed on Redis
