@@ -6,6 +6,7 @@ app_name = "specialists"
 urlpatterns = [
     path("", views.home, name="home"),
     path("sessions/new/", views.session_create, name="session_create"),
+    path("engines/", views.engines_page, name="engines"),
     path("sessions/<int:session_id>/", views.studio, name="studio"),
     path("sessions/<int:session_id>/settings/", views.session_settings, name="session_settings"),
     path("sessions/<int:session_id>/delete/", views.session_delete, name="session_delete"),

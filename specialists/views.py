@@ -1,6 +1,7 @@
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,7 +15,7 @@ from generations.views import action_done, over_the_limit
 from specialists.forms import NewSessionForm, SessionSettingsForm, model_choice
 from specialists.models import Conversation, Message, ModelPull, Phase, Role
 from specialists.personas import PERSONAS
-from specialists.services import chat_html, llm, pulls, results, sessions
+from specialists.services import chat_html, engines, llm, pulls, results, sessions
 from specialists.services.phases import plan_for
 from specialists.services.turns import is_paused, turn_cue
 from studio.core.models import Session
@@ -171,3 +172,17 @@ def refine(request, generation_id: int):
         return refused
     results.refine(generation)
     return action_done(request, generation.session)
+
+
+# Often enough to see an engine come up while starting it; /object_info is several MB, so not every second.
+ENGINES_REFRESH_SECONDS = 15
+
+
+def engines_page(request):
+    """What check_engines reports, for whoever runs the install (the local user on loopback): engine
+    addresses and models are the install's, not an artist's."""
+    if not request.user.is_staff:
+        raise PermissionDenied("Only the studio's administrator sees the engines.")
+    context = {"report": engines.engine_report(), "refresh_seconds": ENGINES_REFRESH_SECONDS}
+    template = "specialists/_engines.html" if request.htmx else "specialists/engines.html"
+    return render(request, template, context)

@@ -86,3 +86,20 @@ def test_the_local_user_opens_the_admin_and_filters_sessions_and_generations(bro
         expect(page.locator("body")).to_contain_text(PROMPT)
     finally:
         context.close()
+
+
+def test_the_engines_page_shows_what_check_engines_reports_and_looks_again_by_itself(page, shot):
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto("/")
+    page.get_by_role("link", name="Engines").click()
+    expect(page.locator(".engines-verdict")).to_have_text(re.compile("^(Ready|Not ready)"))
+    expect(page.locator("#engines h2", has_text="ComfyUI at")).to_contain_text("up")
+    expect(page.locator("#engines .family-report li", has_text="SDXL")).to_contain_text("ready")
+    shot(page, "engines", full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "engines-phone")
+    # The section is fetched again while the page stays open.
+    with page.expect_response(lambda response: response.url.endswith("/engines/"), timeout=30_000) as refreshed:
+        pass
+    assert refreshed.value.status == 200
+    expect(page.locator(".engines-verdict")).to_be_visible()
