@@ -13,7 +13,7 @@ from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
 from specialists.models import PHASE_ORDER, Conversation, Message, Phase, artist_step
 from specialists.personas import PERSONAS
-from specialists.services.turns import TALKING, is_paused, turn_cue
+from specialists.services.turns import TALKING, is_paused, latest_brief, turn_cue
 from studio.core.models import Session
 
 
@@ -42,6 +42,8 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         context["options"] = card_options(context["catalog"], context["brief"])
         context["limits"] = LIMITS
         context["has_custom_workflow"] = hasattr(message.conversation.session, "custom_workflow")
+        latest = latest_brief(message.conversation)
+        context["live_brief"] = latest is None or latest.pk == message.pk
     return context
 
 

@@ -216,11 +216,19 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
         else:
             meta.update(kind=Message.Kind.BRIEF, brief=brief, warnings=warnings)
             result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
+    earlier = await _live_brief(conversation)
     await _settle(message, session_id, result, meta)
+    if earlier is not None and meta.get("kind") == Message.Kind.BRIEF:
+        await notify.message_changed(session_id, earlier.pk)  # it folds away: this one is live now
 
 
 def _owners_catalog(conversation: Conversation):
     return families.for_owner(get_catalog(), conversation.session.owner_id)
+
+
+@sync_to_async
+def _live_brief(conversation: Conversation) -> Message | None:
+    return latest_brief(conversation)
 
 
 @sync_to_async

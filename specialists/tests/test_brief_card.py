@@ -97,3 +97,19 @@ def test_a_brief_sized_by_hand_shows_custom_and_no_lora_rows_without_installed_l
     html = render_message(conversation.append_message(Role.TECHNICAL, "", kind="brief", brief=brief))
     assert '<option value="custom" selected>Custom size (1000×800)</option>' in html
     assert 'name="lora"' not in html  # the server lists no LoRA
+
+
+def test_an_earlier_brief_folds_away_and_can_be_used_again(alice_session, fake_comfyui):
+    conversation = Conversation.objects.create(session=alice_session, phase=Phase.REVIEW)
+    brief = {"positive_prompt": "a fox in the snow at dawn", "checkpoint": "sd_xl_base_1.0.safetensors"}
+    brief.update(aspect="square", width=1024, height=1024, steps=20, cfg=7, sampler="euler", scheduler="normal", seed=1)
+    first = conversation.append_message(Role.TECHNICAL, "Here is the brief.", kind="brief", brief=brief)
+    assert "old-brief" not in render_message(first) and ">Generate</button>" in render_message(first)
+    second = conversation.append_message(Role.TECHNICAL, "A new one.", kind="brief", brief={**brief, "seed": 2})
+    folded = render_message(first)
+    assert '<details class="old-brief">' in folded and "earlier brief" in folded
+    assert "a fox in the snow at dawn" in folded.split("</summary>")[0]
+    assert ">Use this one again</button>" in folded
+    assert reverse("specialists:generate", args=[alice_session.pk, first.pk]) in folded
+    live = render_message(second)
+    assert "<details class=\"old-brief\">" not in live and ">Generate</button>" in live

@@ -446,3 +446,25 @@ async def test_the_built_in_model_is_announced_once_with_how_to_get_better_answe
     assert len(notices) == 1 and messages[1] == notices[0]  # before the first reply, and only once
     assert "built-in model (SmolLM2-135M)" in notices[0].content and "`ollama pull llama3.2`" in notices[0].content
     assert [m.role for m in messages if m.kind == Message.Kind.CHAT].count(Role.STYLE) == 2
+
+
+async def test_a_new_brief_folds_the_earlier_one_in_every_browser(alice, fake_ollama, fake_comfyui, monkeypatch):
+    from specialists.services import notify, orchestrator
+    from specialists.services.turns import Step
+
+    changed = []
+    real = notify.message_changed
+
+    async def record(session_id, message_id):
+        changed.append(message_id)
+        await real(session_id, message_id)
+
+    monkeypatch.setattr(notify, "message_changed", record)
+    conversation = await start(alice)
+    await sync_to_async(put_in_phase)(conversation, Phase.SYNTHESIS)
+    anchor = (await stored(conversation))[0]
+    await orchestrator.draft_brief(conversation, Step("brief", anchor.pk, (Role.TECHNICAL,)))
+    [first] = [m for m in await stored(conversation) if m.kind == Message.Kind.BRIEF]
+    assert first.pk not in changed
+    await orchestrator.draft_brief(conversation, Step("brief", anchor.pk, (Role.TECHNICAL,)))
+    assert changed.count(first.pk) == 1
