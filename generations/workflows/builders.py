@@ -53,20 +53,21 @@ REWORK_DENOISE = 0.6
 UPLOAD_PLACEHOLDER = "pending-upload.png"
 
 
+def load_scaled(graph: dict, image_name: str, width: int, height: int, *, nodes: tuple[str, str]) -> list:
+    """An uploaded picture, scaled and centre-cropped to ``width`` × ``height``; returns the scaled image's link."""
+    load, scale = nodes
+    graph[load] = {"class_type": "LoadImage", "inputs": {"image": image_name}}
+    graph[scale] = {
+        "class_type": "ImageScale",
+        "inputs": {"image": [load, 0], "upscale_method": "lanczos", "width": width, "height": height, "crop": "center"},
+    }
+    return [scale, 0]
+
+
 def img2img(brief: dict, image_name: str, *, denoise: float = REWORK_DENOISE, prefix: str = "studio") -> dict:
     """Start from an uploaded image (a previous output) instead of noise."""
     graph = _base(brief)
-    graph["4"] = {"class_type": "LoadImage", "inputs": {"image": image_name}}
-    graph["8"] = {
-        "class_type": "ImageScale",
-        "inputs": {
-            "image": ["4", 0],
-            "upscale_method": "bilinear",
-            "width": brief["width"],
-            "height": brief["height"],
-            "crop": "center",
-        },
-    }
+    load_scaled(graph, image_name, brief["width"], brief["height"], nodes=("4", "8"))
     graph["9"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["8", 0], "vae": ["1", 2]}}
     graph["5"] = _sampler(brief, ["9", 0], denoise=max(0.05, min(1.0, denoise)))
     graph["6"] = {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["1", 2]}}

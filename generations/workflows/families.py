@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from generations.workflows.builders import UPLOAD_PLACEHOLDER, add_loras, safe_prefix, save_video
+from generations.workflows.builders import UPLOAD_PLACEHOLDER, add_loras, load_scaled, safe_prefix, save_video
 from generations.workflows.styles import styled_prompts
 
 IMAGE, VIDEO = "image", "video"
@@ -88,18 +88,8 @@ class Family:
         size, is encoded by the family's own VAE and sampled again with part of the noise (``denoise``)."""
         graph = self.graph(brief, files, **options)
         vae = graph["6"]["inputs"]["vae"]
-        graph["13"] = {"class_type": "LoadImage", "inputs": {"image": image}}
-        graph["14"] = {
-            "class_type": "ImageScale",
-            "inputs": {
-                "image": ["13", 0],
-                "upscale_method": "lanczos",
-                "width": brief["width"],
-                "height": brief["height"],
-                "crop": "center",
-            },
-        }
-        graph["4"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["14", 0], "vae": vae}}
+        scaled = load_scaled(graph, image, brief["width"], brief["height"], nodes=("13", "14"))
+        graph["4"] = {"class_type": "VAEEncode", "inputs": {"pixels": scaled, "vae": vae}}
         graph["5"]["inputs"]["denoise"] = denoise
         return graph
 
