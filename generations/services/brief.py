@@ -329,7 +329,8 @@ def _loras(value, catalog: Catalog, strict: bool, warnings: list[str]) -> list[d
         if catalog.available and name not in catalog.loras:
             if strict:
                 raise BriefError(lora_missing(name))
-            warnings.append(f"{lora_missing(name)[0].upper()}{lora_missing(name)[1:]}; it was left out.")
+            missing = lora_missing(name)
+            warnings.append(f"{missing[0].upper()}{missing[1:]}; it was left out.")
             continue
         strength, bad = _number(item.get("strength", 1.0), float, 1.0)
         if bad or bound.clamp(strength) != strength:

@@ -22,6 +22,10 @@ class FamilyReport:
     def ready(self) -> bool:
         return bool(self.models) and not self.missing
 
+    @property
+    def label(self) -> str:
+        return self.family.label
+
 
 def for_owner(catalog: Catalog, owner_id: int) -> Catalog:
     """The catalog as its user sees it: with the families they set for models whose names do not tell."""

@@ -15,7 +15,7 @@ from generations.signals import generation_started
 from generations.workflows import TEMPLATES
 from generations.workflows.builders import REWORK_DENOISE, UPLOAD_PLACEHOLDER, add_loras
 from generations.workflows.families import ASPECTS
-from generations.workflows.styles import styled_prompts
+from generations.workflows.styles import styled
 from studio.core.models import Session
 
 TEMPLATE_CHOICES = ("auto", "txt2img", "img2img", "video", "custom")
@@ -43,7 +43,7 @@ def _build(session: Session, template: str, brief: dict, generation: Generation,
     # same seed writes new files, while ComfyUI still reuses its cached sampling.
     prefix = f"studio_s{session.pk}_g{generation.pk}"
     if template == "custom":
-        graph, generation.uses_prompt = apply_custom_workflow(session, _styled(brief))
+        graph, generation.uses_prompt = apply_custom_workflow(session, styled(brief))
         return graph
     if template == "video" and (found := families.text_to_video(catalog)):
         return _family_graph(found[0], found[1], brief, catalog, prefix, warnings)
@@ -52,18 +52,13 @@ def _build(session: Session, template: str, brief: dict, generation: Generation,
         rework = template == "img2img"
         return _family_graph(family, brief["checkpoint"], brief, catalog, prefix, warnings, rework=rework)
     if template == "img2img":
-        graph = TEMPLATES["img2img"](_styled(brief), UPLOAD_PLACEHOLDER, prefix=prefix)
+        graph = TEMPLATES["img2img"](styled(brief), UPLOAD_PLACEHOLDER, prefix=prefix)
     elif template == "video":
-        graph = TEMPLATES["video"](_styled(brief), video_checkpoint=_video_checkpoint(catalog), prefix=prefix)
+        graph = TEMPLATES["video"](styled(brief), video_checkpoint=_video_checkpoint(catalog), prefix=prefix)
     else:
-        graph = TEMPLATES["txt2img"](_styled(brief), prefix=prefix)
+        graph = TEMPLATES["txt2img"](styled(brief), prefix=prefix)
     add_loras(graph, brief.get("loras") or [], ["1", 0], ["1", 1])  # the picture's checkpoint is node 1
     return graph
-
-
-def _styled(brief: dict) -> dict:
-    positive, negative = styled_prompts(brief)
-    return {**brief, "positive_prompt": positive, "negative_prompt": negative}
 
 
 def _family_graph(family, model: str, brief: dict, catalog, prefix: str, warnings: list, *, rework=False) -> dict:

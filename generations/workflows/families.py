@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from generations.workflows.builders import UPLOAD_PLACEHOLDER, add_loras, load_scaled, safe_prefix, save_video
-from generations.workflows.styles import styled_prompts
+from generations.workflows.styles import styled
 
 IMAGE, VIDEO = "image", "video"
 # What a family's LoRAs adjust: the model and its text encoder, the model only (video models), or nothing.
@@ -74,8 +74,7 @@ class Family:
 
     def graph(self, brief: dict, files: dict, **options) -> dict:
         """The family's graph for ``brief`` (its style preset and LoRAs included) with ``files`` (role -> file)."""
-        positive, negative = styled_prompts(brief)
-        graph = self.build(self, {**brief, "positive_prompt": positive, "negative_prompt": negative}, files, **options)
+        graph = self.build(self, styled(brief), files, **options)
         loras = brief.get("loras") or []
         if loras and self.lora:
             loader = next(key for key, node in graph.items() if node["class_type"] == self.model.node)

@@ -84,13 +84,17 @@ def find(value) -> Style | None:
     return next((style for style in STYLES.values() if wanted in (style.key, style.label.lower())), None)
 
 
-def styled_prompts(brief: dict) -> tuple[str, str]:
-    """The positive and negative prompt the graph uses: the artist's, then the preset's additions."""
-    positive, negative = brief["positive_prompt"], brief.get("negative_prompt", "")
+def styled(brief: dict) -> dict:
+    """The brief as the graph uses it: the artist's prompts, then the preset's additions to each."""
     style = STYLES.get(brief.get("style") or NO_STYLE)
     if style is None:
-        return positive, negative
-    return _joined(positive, style.positive), _joined(negative, style.negative)
+        return brief
+    negative = brief.get("negative_prompt", "")
+    return {
+        **brief,
+        "positive_prompt": _joined(brief["positive_prompt"], style.positive),
+        "negative_prompt": _joined(negative, style.negative),
+    }
 
 
 def _joined(first: str, second: str) -> str:

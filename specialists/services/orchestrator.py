@@ -192,6 +192,7 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
         await _settle(message, session_id, _failed(exc), {})
         return
     catalog = await sync_to_async(_owners_catalog)(conversation)
+    earlier = await _live_brief(conversation)  # a revised brief keeps to its model's family sizes
     cue = (
         "Pixel, write the generation brief for everything the team and the artist agreed on, as JSON that "
         "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt. Choose the "
@@ -200,7 +201,11 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
     caps = await llm.capabilities(client, model)
     options, think = _options(Role.TECHNICAL, caps), _think(client, model, caps)
     history = await _history(conversation, Role.TECHNICAL, client, caps, cue=cue)
-    schema = brief_schema(catalog, max_tokens=_reply_tokens(Role.TECHNICAL), model=await _brief_model(conversation))
+    schema = brief_schema(
+        catalog,
+        max_tokens=_reply_tokens(Role.TECHNICAL),
+        model=(earlier.brief or {}).get("checkpoint") if earlier else None,
+    )
     chunks = client.stream_chat(model, history, format=schema, options=options, think=think)
     watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN, max_sentences=None, loops=False)
     result = await stream_reply(
@@ -216,7 +221,6 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
         else:
             meta.update(kind=Message.Kind.BRIEF, brief=brief, warnings=warnings)
             result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
-    earlier = await _live_brief(conversation)
     await _settle(message, session_id, result, meta)
     if earlier is not None and meta.get("kind") == Message.Kind.BRIEF:
         await notify.message_changed(session_id, earlier.pk)  # it folds away: this one is live now
@@ -229,13 +233,6 @@ def _owners_catalog(conversation: Conversation):
 @sync_to_async
 def _live_brief(conversation: Conversation) -> Message | None:
     return latest_brief(conversation)
-
-
-@sync_to_async
-def _brief_model(conversation: Conversation) -> str | None:
-    """The model of the brief on the table: a revised brief keeps to its family's sizes."""
-    brief = latest_brief(conversation)
-    return (brief.brief or {}).get("checkpoint") if brief is not None else None
 
 
 @sync_to_async
