@@ -21,6 +21,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
         database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.getbasetemp() / "test-studio.sqlite3")
 
 
+@pytest.fixture(autouse=True)
+def _team_answers_at_once(settings):
+    """Most tests follow the team's replies to an idea; the clarifying question has tests of its own
+    (specialists/tests/test_clarifying.py), which turn it on."""
+    settings.STUDIO_CLARIFY = False
+
+
 def pytest_configure(config):
     from tests.watchdog import open_terminal
 

@@ -3,6 +3,8 @@ from django.conf import settings
 from django.core.validators import MaxLengthValidator
 
 from specialists.personas import PERSONAS
+from specialists.services.critique import SCORE_MAX
+from specialists.services.refine_loop import MAX_ATTEMPTS
 from studio.core.models import Session
 
 TITLE_MAX_CHARS = Session._meta.get_field("title").max_length
@@ -52,6 +54,16 @@ class SessionSettingsForm(forms.Form):
     )
     ideation_rounds = forms.IntegerField(min_value=1, max_value=10, label="Ideation rounds before moving on")
     refinement_rounds = forms.IntegerField(min_value=1, max_value=10, label="Refinement rounds before moving on")
+    refine_on = forms.BooleanField(required=False, label="Refine each result automatically")
+    refine_attempts = forms.IntegerField(
+        required=False, min_value=1, max_value=MAX_ATTEMPTS, label="Attempts at most, the first included"
+    )
+    refine_threshold = forms.IntegerField(
+        required=False, min_value=1, max_value=SCORE_MAX, label="Auto-refine stops at this score (of 10)"
+    )
+    clarify = forms.BooleanField(
+        required=False, label="Let the team ask one short question when your idea leaves something open"
+    )
 
     def __init__(self, *args, models: list[tuple[str, str]], **kwargs):
         """``models``: (name, label) pairs, the label saying what the model can do."""

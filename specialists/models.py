@@ -200,6 +200,9 @@ class Message(models.Model):
         GENERATION = "generation", "Generation card"
         NOTICE = "notice", "Notice"
         RESULT = "result", "A finished generation, for the team to look at"
+        REVIEW = "review", "Lens's scored review of a result"
+        QUESTION = "question", "A question to the artist before the team goes on"
+        REFINE_LOOP = "refine_loop", "The auto-refine loop's card"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -326,3 +329,159 @@ class ModelPull(models.Model):
 
     def cancel_wanted(self) -> bool:
         return ModelPull.objects.filter(pk=self.pk, cancel_requested=True).exists()
+
+
+class RefineLoop(models.Model):
+    """Auto-refine: Lens scores a result, Pixel revises the brief, the studio renders again, until it is good.
+
+    Its status is a state machine with one transition table (LOOP_TRANSITIONS); each attempt's score is
+    recorded with a conditional update, so two writers cannot count one review twice.
+    """
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused for the artist"
+        ENDED = "ended", "Ended"
+
+    class Ending(models.TextChoices):
+        NONE = "", "—"
+        THRESHOLD = "threshold", "the score reached the threshold"
+        ATTEMPTS = "attempts", "every attempt was used"
+        STALLED = "stalled", "the score stopped improving"
+        STOPPED = "stopped", "the artist stopped it"
+        ACCEPTED = "accepted", "the artist accepted an attempt"
+        FAILED = "failed", "a step failed"
+        SUPERSEDED = "superseded", "a newer loop took over"
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="refine_loops")
+    # The loop's card in the chat: the attempts strip.
+    card = models.OneToOneField(
+        Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="refine_loop_card"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    ending = models.CharField(max_length=16, choices=Ending.choices, default=Ending.NONE, blank=True)
+    max_attempts = models.PositiveSmallIntegerField()
+    threshold = models.PositiveSmallIntegerField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    best_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Reviews in a row that did not beat the best score.
+    stale = models.PositiveSmallIntegerField(default=0)
+    keeper = models.ForeignKey("Review", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The attempt Pixel revises next: the best so far, or the one the artist chose ("refine from this one").
+    base = models.ForeignKey("Review", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The message that opened the loop's current turn (a result, or the notice that resumed it).
+    anchor = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The generation the loop is waiting for.
+    rendering = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    note = models.TextField(blank=True)  # why a failed loop stopped, in words for the artist
+    started_at = models.DateTimeField(auto_now_add=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=models.Q(status__in=["running", "paused"]),
+                name="specialists_one_open_refine_loop",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"auto-refine {self.pk} ({self.status}, {self.attempts}/{self.max_attempts})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != self.Status.ENDED
+
+    def move(self, status: str, *, ending: str = "", note: str = "", **fields) -> bool:
+        """Follow LOOP_TRANSITIONS with a conditional update; False when not allowed or another writer won."""
+        if (self.status, status) not in LOOP_TRANSITIONS:
+            return False
+        if status == self.Status.ENDED:
+            fields.update(ending=ending or self.Ending.STOPPED, note=note, ended_at=timezone.now())
+        else:
+            fields.update(ending=self.Ending.NONE, note="", ended_at=None)
+        moved = RefineLoop.objects.filter(pk=self.pk, status=self.status).update(status=status, **fields)
+        self.refresh_from_db()
+        return bool(moved)
+
+    def record(self, review: "Review") -> bool:
+        """Count ``review`` as the next attempt: the best is kept, and the loop ends when it should.
+
+        False when another writer counted an attempt first (nothing changes then).
+        """
+        improved = self.best_score is None or review.score > self.best_score
+        fields = {
+            "attempts": self.attempts + 1,
+            "stale": 0 if improved else self.stale + 1,
+            "best_score": review.score if improved else self.best_score,
+            "keeper": review if improved else self.keeper,
+            "base": review if improved else self.keeper,
+        }
+        ending = _ending(review.score, self.threshold, fields["attempts"], self.max_attempts, fields["stale"])
+        if ending:
+            fields.update(status=self.Status.ENDED, ending=ending, ended_at=timezone.now())
+        counted = RefineLoop.objects.filter(pk=self.pk, attempts=self.attempts, status__in=OPEN_LOOP).update(**fields)
+        self.refresh_from_db()
+        return bool(counted)
+
+
+# A score that does not beat the best this many times in a row ends the loop.
+STALL_LIMIT = 2
+OPEN_LOOP = (RefineLoop.Status.RUNNING, RefineLoop.Status.PAUSED)
+LOOP_TRANSITIONS = frozenset(
+    {
+        (RefineLoop.Status.RUNNING, RefineLoop.Status.PAUSED),
+        (RefineLoop.Status.PAUSED, RefineLoop.Status.RUNNING),
+        (RefineLoop.Status.RUNNING, RefineLoop.Status.ENDED),
+        (RefineLoop.Status.PAUSED, RefineLoop.Status.ENDED),
+        # "Refine from this one" on an attempt of a loop that ended early.
+        (RefineLoop.Status.ENDED, RefineLoop.Status.RUNNING),
+    }
+)
+
+
+def _ending(score: int, threshold: int, attempts: int, max_attempts: int, stale: int) -> str:
+    if score >= threshold:
+        return RefineLoop.Ending.THRESHOLD
+    if attempts >= max_attempts:
+        return RefineLoop.Ending.ATTEMPTS
+    if stale >= STALL_LIMIT:
+        return RefineLoop.Ending.STALLED
+    return ""
+
+
+class Review(models.Model):
+    """Lens's structured review of one result: what the artist asked for, what is there, a score, one fix."""
+
+    class Verdict(models.TextChoices):
+        PRESENT = "present", "present"
+        PARTLY = "partly", "partly"
+        MISSING = "missing", "missing"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="review")
+    generation = models.ForeignKey(Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews")
+    loop = models.ForeignKey(RefineLoop, null=True, blank=True, on_delete=models.SET_NULL, related_name="reviews")
+    score = models.PositiveSmallIntegerField()
+    fix = models.TextField(blank=True)
+    # [{"name": "a red lighthouse", "aspect": "subject", "verdict": "missing"}, ...]: read to word Pixel's
+    # revision and drawn in the bubble; no decision depends on it.
+    elements = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"review of generation {self.generation_id}: {self.score}/10"
+
+    @property
+    def attempt_number(self) -> int:
+        if self.loop_id is None:
+            return 1
+        return Review.objects.filter(loop_id=self.loop_id, pk__lte=self.pk).count()
+
+    def lacking(self) -> list[dict]:
+        """The asked-for elements the picture misses or only partly shows."""
+        return [e for e in self.elements if e.get("verdict") != self.Verdict.PRESENT]

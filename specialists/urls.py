@@ -12,6 +12,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/delete/", views.session_delete, name="session_delete"),
     path("sessions/<int:session_id>/briefs/<int:message_id>/generate/", views.generate_from_brief, name="generate"),
     path("generations/<int:generation_id>/refine/", views.refine, name="refine"),
+    path("sessions/<int:session_id>/refine-loops/<int:loop_id>/", views.refine_loop, name="refine_loop"),
     path("sessions/<int:session_id>/models/pull/", views.model_pull_start, name="model_pull_start"),
     path("model-pulls/<int:pull_id>/", views.model_pull, name="model_pull"),
     path("model-pulls/<int:pull_id>/cancel/", views.model_pull_cancel, name="model_pull_cancel"),

@@ -13,9 +13,20 @@ from generations.services import family_settings, generate
 from generations.services.brief import BriefError
 from generations.views import action_done, over_the_limit
 from specialists.forms import NewSessionForm, SessionSettingsForm, model_choice
-from specialists.models import Conversation, Message, ModelPull, Phase, Role
+from specialists.models import Conversation, Message, ModelPull, Phase, RefineLoop, Role
 from specialists.personas import PERSONAS
-from specialists.services import chat_html, engines, llm, pulls, results, sessions
+from specialists.services import (
+    chat_html,
+    engines,
+    llm,
+    open_decisions,
+    pulls,
+    results,
+    reviewing,
+    sessions,
+    supervisor,
+)
+from specialists.services import refine_loop as refine_loop_service
 from specialists.services.phases import plan_for
 from specialists.services.turns import is_paused, turn_cue
 from studio.core.models import Session
@@ -81,6 +92,10 @@ def session_settings(request, session_id: int):
         "show_thinking": session.settings.get("show_thinking", False),
         "ideation_rounds": rounds.get(Phase.IDEATION, plan_for(Phase.IDEATION).max_rounds),
         "refinement_rounds": rounds.get(Phase.REFINEMENT, plan_for(Phase.REFINEMENT).max_rounds),
+        "refine_on": refine_loop_service.setting_of(session).on,
+        "refine_attempts": refine_loop_service.setting_of(session).max_attempts,
+        "refine_threshold": refine_loop_service.setting_of(session).threshold,
+        "clarify": open_decisions.wanted(session),
         **{f"model_{role}": model for role, model in session.model_assignments.items()},
     }
     if request.method == "POST" and (refused := over_the_limit(request, session, then=request.path)):
@@ -172,6 +187,21 @@ def refine(request, generation_id: int):
         return refused
     results.refine(generation)
     return action_done(request, generation.session)
+
+
+@require_POST
+def refine_loop(request, session_id: int, loop_id: int):
+    """A button on the auto-refine card: stop, accept, resume, keep an attempt, refine from one."""
+    session = _owned(request, session_id)
+    loops = RefineLoop.objects.select_related("conversation")
+    loop = get_object_or_404(loops, pk=loop_id, conversation__session=session)
+    try:
+        outcome = refine_loop_service.act(loop, request.POST.get("action", ""), request.POST.get("review"))
+    except refine_loop_service.LoopRefused as exc:
+        return action_done(request, session, str(exc))
+    reviewing.tell_sync(session.pk, outcome)
+    supervisor.wake_sync(loop.conversation_id)
+    return action_done(request, session)
 
 
 # Often enough to see an engine come up while starting it; /object_info is several MB, so not every second.

@@ -249,6 +249,9 @@ LLM_READ_TIMEOUT = env_float("LLM_READ_TIMEOUT", 60.0, minimum=1.0)
 LLM_MAX_TOKENS = env_int("LLM_MAX_TOKENS", 400, minimum=16, maximum=8192)
 # Specialists that may speak independently run concurrently when the engine allows it.
 STUDIO_CONCURRENT_ROUNDS = env_bool("STUDIO_CONCURRENT_ROUNDS", False)
+# Before the first ideas, one specialist asks the artist about a decision the idea leaves open (a session
+# setting; this is its default).
+STUDIO_CLARIFY = env_bool("STUDIO_CLARIFY", True)
 
 COMFYUI_URLS = [url.rstrip("/") for url in env_list("COMFYUI_URLS", ["http://127.0.0.1:8188"])]
 # ComfyUI servers that share a GPU with the language model: "auto" (those on the LLM engine's host), "all",

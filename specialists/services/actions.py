@@ -10,7 +10,7 @@ from django.db import transaction
 from generations.services.brief import BriefError
 from generations.services.generate import start_generation
 from specialists.models import Actor, Conversation, Message, Phase, Role, artist_step
-from specialists.services import llm, notify, orchestrator
+from specialists.services import llm, notify, orchestrator, refine_loop
 from specialists.services.live import live
 from specialists.services.phases import plan_for
 from specialists.services.turns import current_turn, is_paused, latest_brief
@@ -44,6 +44,7 @@ class Posted:
     generation_message_id: int | None = None
     refusal: str = ""
     was_paused: bool = False
+    loop_card_id: int | None = None  # an auto-refine loop the artist's words paused
 
 
 def validate_text(text) -> str:
@@ -97,8 +98,10 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
             finished = {m.role for m in after if m.status == Message.Status.COMPLETE}
             if set(plan_for(phase, session.settings).speakers) <= finished:
                 conversation.next_round()
+        loop = refine_loop.pause_for_artist(conversation)  # the artist is heard first
         message = conversation.append_message(Role.USER, text)
         posted = Posted(message, phase_changed=changed, was_paused=was_paused, refusal=refusal)
+        posted.loop_card_id = loop.card_id
         if brief_to_generate is not None:
             # In the same trip to the database thread and the same transaction: each extra trip queued
             # behind every other session's queries, each extra commit waited for the disk, and with many
@@ -131,6 +134,8 @@ async def post_message(session: Session, user, text, *, replaying: bool = False)
     if posted.generation_message_id is not None:
         # The job is already with a worker; its card follows the artist's words in the chat.
         await notify.message_added(session.pk, posted.generation_message_id)
+    if posted.loop_card_id is not None:
+        await notify.message_changed(session.pk, posted.loop_card_id)
     if posted.phase_changed or posted.generation_message_id is not None:
         await notify.phase_changed(message.conversation_id)
     if posted.was_paused:

@@ -11,8 +11,10 @@ from generations.services.brief_card import card_options
 from generations.services.brief_spec import LIMITS
 from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
-from specialists.models import PHASE_ORDER, Conversation, Message, Phase, artist_step
+from specialists.models import PHASE_ORDER, Conversation, Message, Phase, Review, artist_step
 from specialists.personas import PERSONAS
+from specialists.services import loop_card
+from specialists.services.brief_changes import brief_changes
 from specialists.services.turns import TALKING, is_paused, latest_brief, turn_cue
 from studio.core.models import Session
 
@@ -44,7 +46,19 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         context["has_custom_workflow"] = hasattr(message.conversation.session, "custom_workflow")
         latest = latest_brief(message.conversation)
         context["live_brief"] = latest is None or latest.pk == message.pk
+        context["changes"] = _revision_changes(message)
+    elif kind == Message.Kind.REVIEW:
+        context["review"] = Review.objects.filter(message=message).first()
+    elif kind == Message.Kind.REFINE_LOOP:
+        context.update(loop_card.card_context(message))
     return context
+
+
+def _revision_changes(message: Message) -> list[str]:
+    """What a revised brief changed against the one it revises."""
+    revised = message.metadata.get("revises")
+    before = message.conversation.messages.filter(pk=revised).first() if isinstance(revised, int) else None
+    return brief_changes(before.brief or {}, message.brief or {}) if before is not None else []
 
 
 def render_message(message: Message, *, append: bool = False, oob: bool = False, live_content=None) -> str:

@@ -27,6 +27,8 @@ def history_budget(context_length: int | None, reply_tokens: int) -> int:
         return HISTORY_CHAR_BUDGET
     room = (context_length - reply_tokens - CONTEXT_RESERVE_TOKENS) * CHARS_PER_TOKEN
     return max(1000, min(MAX_HISTORY_CHARS, room))
+
+
 def describe_brief(brief: dict) -> str:
     return (
         f"positive prompt: {brief.get('positive_prompt', '')}\n"
@@ -137,14 +139,31 @@ def build_messages(
     return [{"role": "system", "content": system}, *_merge_same_role(turns + [final])]
 
 
-def latest_image_bytes(conversation_id: int, *, max_bytes: int = 8_000_000) -> bytes | None:
+# A picture larger than this is not sent to a vision model (base64 in the request, and slow to read).
+IMAGE_MAX_BYTES = 8_000_000
+
+
+def generation_image_bytes(generation_id: int, *, max_bytes: int = IMAGE_MAX_BYTES) -> bytes | None:
+    """A generation's first picture, for a vision model to look at; None for a video or a missing file."""
+    output = MediaOutput.objects.filter(generation_id=generation_id, kind=MediaKind.IMAGE).order_by("pk").first()
+    return _read(output, max_bytes)
+
+
+def _read(output, max_bytes: int) -> bytes | None:
+    if output is None or output.size_bytes > max_bytes:
+        return None
+    try:
+        with output.file.open("rb") as handle:
+            return handle.read()
+    except OSError:
+        return None  # the file was removed from the media folder
+
+
+def latest_image_bytes(conversation_id: int, *, max_bytes: int = IMAGE_MAX_BYTES) -> bytes | None:
     """The newest generated image of a conversation, for a vision model to look at."""
     output = (
         MediaOutput.objects.filter(generation__chat_messages__conversation_id=conversation_id, kind=MediaKind.IMAGE)
         .order_by("-created_at", "-pk")
         .first()
     )
-    if output is None or output.size_bytes > max_bytes:
-        return None
-    with output.file.open("rb") as handle:
-        return handle.read()
+    return _read(output, max_bytes)

@@ -9,14 +9,11 @@ from django.conf import settings
 from generations.services import families
 from generations.services.brief import BriefError, brief_schema
 from generations.services.catalog import get_catalog
-from specialists.clients.base import Capabilities, LLMClient
-from specialists.clients.ollama import think_off
 from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
-from specialists.services import chat_html, gpu_handoff, llm, notify
+from specialists.services import clarifying, gpu_handoff, llm, notify, replying, reviewing
 from specialists.services.brief_draft import usable_brief
-from specialists.services.context import build_messages, history_budget, latest_image_bytes
-from specialists.services.live import live
+from specialists.services.context import latest_image_bytes
 from specialists.services.reply_text import (
     RUNAWAY_CHARS_PER_TOKEN,
     ReplyWatch,
@@ -39,90 +36,12 @@ PHASE_NOTICES = {
 }
 
 
-# A persona's turn is 2 to 4 sentences (under 90 words); a brief is JSON and needs the full budget.
-CHAT_REPLY_TOKENS = 220
-# A thinking model that thinks anyway (some cannot stop) spends its reasoning from the same num_predict as
-# its reply: this much more keeps the reply's own budget.
-THINKING_ALLOWANCE = 1024
-
-
-def _reply_tokens(role: str) -> int:
-    """A reply's own token budget, reasoning aside."""
-    return settings.LLM_MAX_TOKENS if role == Role.TECHNICAL else min(settings.LLM_MAX_TOKENS, CHAT_REPLY_TOKENS)
-
-
-def _options(role: str, caps: Capabilities) -> dict:
-    temperature = 0.2 if role == Role.TECHNICAL else 0.8
-    limit = _reply_tokens(role) + (THINKING_ALLOWANCE if caps.thinking else 0)
-    return {"temperature": temperature, "num_predict": limit, "repeat_penalty": 1.2}
-
-
-async def _history(conversation: Conversation, role: str, client: LLMClient, caps: Capabilities, **extra) -> list:
-    """What ``role`` hears, within what the model's context holds next to its reply."""
-    return await sync_to_async(build_messages)(
-        await _load(conversation.pk),
-        role,
-        compact=client.backend == "embedded",
-        history_chars=history_budget(caps.context_length, _options(role, caps)["num_predict"]),
-        **extra,
-    )
-
-
-def _think(client: LLMClient, model: str, caps: Capabilities) -> bool | str | None:
-    """Ask a thinking model not to think (Ollama's `think`); None leaves a model that cannot think alone."""
-    if client.backend != "ollama" or not caps.thinking:
-        return None
-    return think_off(model)
-
-
-def _reply_meta(model: str, client: LLMClient, result: StreamResult) -> dict:
-    meta = {"model": model, "backend": client.backend, "stats": result.stats}
-    if result.thinking:
-        meta["thinking"] = result.thinking[:20000]
-    return meta
-
-
 def _ended_at_the_limit(result: StreamResult) -> bool:
     """A reply the engine cut at its token limit ends at a sentence, marked as cut."""
     if result.status != Message.Status.COMPLETE or result.stats.get("done_reason") != "length":
         return False
     result.content = end_at_sentence(result.content)
     return True
-
-
-@sync_to_async
-def _load(conversation_id: int) -> Conversation:
-    return Conversation.objects.select_related("session").get(pk=conversation_id)
-
-
-@sync_to_async
-def _create_streaming(conversation: Conversation, role: str, kind: str) -> tuple[Message, str]:
-    message = conversation.append_message(role, "", kind=kind, status=Message.Status.STREAMING)
-    return message, chat_html.render_message(message, append=True)
-
-
-async def _start_streaming(conversation: Conversation, role: str, kind: str) -> Message:
-    message, html = await _create_streaming(conversation, role, kind)
-    await notify.bubble_added(conversation.session_id, message.pk, html)
-    return message
-
-
-@sync_to_async
-def _finish(message: Message, status: str, content: str, metadata: dict) -> tuple[str, str]:
-    message.finish(status, content, **metadata)
-    return chat_html.render_message(message, append=True), chat_html.render_message(message, oob=True)
-
-
-async def _settle(message: Message, session_id: int, result, metadata: dict) -> None:
-    if result.error:
-        metadata["error"] = result.error
-    append, replace = await _finish(message, result.status, result.content, metadata)
-    await live().discard(message.pk)
-    await notify.bubble_settled(session_id, message.pk, append, replace, len(message.content))
-
-
-async def _resolve(conversation: Conversation, role: str):
-    return await llm.resolve(conversation.model_for(role))
 
 
 @sync_to_async
@@ -142,30 +61,30 @@ async def speak(conversation: Conversation, step: Step) -> None:
     session_id = conversation.session_id
 
     async def start(role: str) -> Message:
-        return await _start_streaming(conversation, role, Message.Kind.CHAT)
+        return await replying.start_streaming(conversation, role, Message.Kind.CHAT)
 
     async def reply(message: Message) -> str:
         role = message.role
         try:
-            client, model = await _resolve(conversation, role)
+            client, model = await replying.resolve(conversation, role)
         except EngineError as exc:
-            await _settle(message, session_id, _failed(exc), {})
+            await replying.settle(message, session_id, replying.failed(exc), {})
             return Message.Status.FAILED
         caps = await llm.capabilities(client, model)
         images = []
         if conversation.phase == Phase.COMPLETE and role == Role.CRITIC and caps.vision:
             images = await _result_images(conversation)
-        options, think = _options(role, caps), _think(client, model, caps)
-        history = await _history(conversation, role, client, caps, images=images)
+        options, think = replying.options(role, caps), replying.think(client, model, caps)
+        history = await replying.history(conversation, role, client, caps, images=images)
         chunks = client.stream_chat(model, history, options=options, think=think)
         watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN)
         result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, watch=watch)
         if result.status == Message.Status.COMPLETE:
             result.content = without_speaker_label(result.content)
-        meta = {**_reply_meta(model, client, result), "saw_image": bool(images)}
+        meta = {**replying.reply_meta(model, client, result), "saw_image": bool(images)}
         if _ended_at_the_limit(result):
             meta["cut"] = True
-        await _settle(message, session_id, result, meta)
+        await replying.settle(message, session_id, result, meta)
         return result.status
 
     concurrent = step.independent and conversation.session.settings.get("concurrent", settings.STUDIO_CONCURRENT_ROUNDS)
@@ -178,32 +97,30 @@ async def speak(conversation: Conversation, step: Step) -> None:
             return  # an interjection opens a new turn; a failure waits for "try again"
 
 
-def _failed(exc: EngineError) -> StreamResult:
-    return StreamResult("", Message.Status.FAILED, error=exc.message)
+BRIEF_CUE = (
+    "Pixel, write the generation brief for everything the team and the artist agreed on, as JSON that "
+    "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt. Choose the "
+    "aspect that suits the picture, a style preset only if one fits, and LoRAs only if the team asked for them."
+)
 
 
-async def draft_brief(conversation: Conversation, step: Step) -> None:
+async def draft_brief(conversation: Conversation, step: Step, *, cue: str = BRIEF_CUE) -> None:
     """Pixel writes the brief through the engine's JSON-schema mode; it appears as an editable card."""
     session_id = conversation.session_id
-    message = await _start_streaming(conversation, Role.TECHNICAL, Message.Kind.DRAFTING)
+    message = await replying.start_streaming(conversation, Role.TECHNICAL, Message.Kind.DRAFTING)
     try:
-        client, model = await _resolve(conversation, Role.TECHNICAL)
+        client, model = await replying.resolve(conversation, Role.TECHNICAL)
     except EngineError as exc:
-        await _settle(message, session_id, _failed(exc), {})
+        await replying.settle(message, session_id, replying.failed(exc), {})
         return
     catalog = await sync_to_async(_owners_catalog)(conversation)
     earlier = await _live_brief(conversation)  # a revised brief keeps to its model's family sizes
-    cue = (
-        "Pixel, write the generation brief for everything the team and the artist agreed on, as JSON that "
-        "follows the schema. The positive prompt is a rich, comma-separated Stable Diffusion prompt. Choose the "
-        "aspect that suits the picture, a style preset only if one fits, and LoRAs only if the team asked for them."
-    )
     caps = await llm.capabilities(client, model)
-    options, think = _options(Role.TECHNICAL, caps), _think(client, model, caps)
-    history = await _history(conversation, Role.TECHNICAL, client, caps, cue=cue)
+    options, think = replying.options(Role.TECHNICAL, caps), replying.think(client, model, caps)
+    history = await replying.history(conversation, Role.TECHNICAL, client, caps, cue=cue)
     schema = brief_schema(
         catalog,
-        max_tokens=_reply_tokens(Role.TECHNICAL),
+        max_tokens=replying.reply_tokens(Role.TECHNICAL),
         model=(earlier.brief or {}).get("checkpoint") if earlier else None,
     )
     chunks = client.stream_chat(model, history, format=schema, options=options, think=think)
@@ -211,7 +128,7 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
     result = await stream_reply(
         message, session_id, conversation.pk, step.anchor_id, chunks, broadcast_tokens=False, watch=watch
     )
-    meta = {**_reply_meta(model, client, result), "raw": result.content[:20000]}
+    meta = {**replying.reply_meta(model, client, result), "raw": result.content[:20000]}
     if result.status == Message.Status.COMPLETE:
         try:
             brief, warnings = usable_brief(result.content, catalog, await _idea_of(conversation))
@@ -220,8 +137,10 @@ async def draft_brief(conversation: Conversation, step: Step) -> None:
             result.error = f"Pixel could not turn the discussion into a usable brief ({exc}). Try again."
         else:
             meta.update(kind=Message.Kind.BRIEF, brief=brief, warnings=warnings)
+            if earlier is not None:
+                meta["revises"] = earlier.pk  # its card shows what changed
             result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
-    await _settle(message, session_id, result, meta)
+    await replying.settle(message, session_id, result, meta)
     if earlier is not None and meta.get("kind") == Message.Kind.BRIEF:
         await notify.message_changed(session_id, earlier.pk)  # it folds away: this one is live now
 
@@ -270,7 +189,7 @@ def _announce_built_in_model(conversation: Conversation) -> Message | None:
 async def _say_when_the_built_in_model_speaks(conversation: Conversation, step: Step) -> None:
     """Once per conversation: a weak model presented as the team would read as a weak team."""
     try:
-        client, _ = await _resolve(conversation, step.speakers[0])
+        client, _ = await replying.resolve(conversation, step.speakers[0])
     except EngineError:
         return  # the reply itself says what is wrong
     if client.backend == "embedded" and (notice := await _announce_built_in_model(conversation)) is not None:
@@ -278,13 +197,21 @@ async def _say_when_the_built_in_model_speaks(conversation: Conversation, step: 
 
 
 async def execute(conversation: Conversation, step: Step) -> None:
-    if step.kind in ("speak", "brief"):
+    if step.kind in ("ask", "speak", "brief", "review", "revise"):
         await _say_when_the_built_in_model_speaks(conversation, step)
         await gpu_handoff.before_turn(conversation)
-    if step.kind == "speak":
+    if step.kind == "ask":
+        await clarifying.ask(conversation, step)
+    elif step.kind == "speak":
         await speak(conversation, step)
     elif step.kind == "brief":
         await draft_brief(conversation, step)
+    elif step.kind == "review":
+        await reviewing.review_result(conversation, step)
+    elif step.kind == "revise":
+        await draft_brief(conversation, step, cue=await reviewing.revision_cue_for(conversation))
+    elif step.kind == "render":
+        await reviewing.render_attempt(conversation, step)
     elif step.kind == "advance":
         await enter_phase(conversation, step.to_phase, by=Actor.TEAM)
     else:  # pragma: no cover - Step kinds are fixed

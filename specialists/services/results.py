@@ -4,7 +4,7 @@ from django.db import transaction
 
 from generations.models import Generation
 from specialists.models import Actor, Conversation, Message, Phase, Role
-from specialists.services import notify, supervisor
+from specialists.services import notify, refine_loop, supervisor
 
 
 def on_generation_started(generation: Generation, warnings: list[str], announce: bool) -> None:
@@ -50,7 +50,10 @@ def on_generation_finished(generation: Generation) -> None:
             )
         kind, opens_turn = Message.Kind.NOTICE, False
     notice = conversation.append_message(Role.SYSTEM, text, kind=kind, opens_turn=opens_turn, generation=generation)
-    notify.message_added_sync(conversation.session_id, notice.pk)
+    loop = refine_loop.on_result(conversation, generation, notice if kind == Message.Kind.RESULT else None)
+    for message_id in (notice.pk, loop.card_id, loop.notice_id):
+        if message_id is not None:
+            notify.message_added_sync(conversation.session_id, message_id)  # added, or redrawn where shown
     notify.phase_changed_sync(conversation.pk)
     supervisor.wake_sync(conversation.pk)
 

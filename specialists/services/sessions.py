@@ -1,7 +1,7 @@
 from django.db import transaction
 
 from specialists.models import Conversation, Role
-from specialists.services import supervisor
+from specialists.services import refine_loop, supervisor
 from studio.core.models import Session
 
 
@@ -23,6 +23,12 @@ def update_settings(session: Session, data: dict, assignments: dict) -> None:
         "concurrent": bool(data["concurrent"]),
         "show_thinking": bool(data.get("show_thinking")),
         "rounds": {"ideation": data["ideation_rounds"], "refinement": data["refinement_rounds"]},
+        "auto_refine": {
+            "on": bool(data.get("refine_on")),
+            "attempts": data.get("refine_attempts") or refine_loop.DEFAULT_ATTEMPTS,
+            "threshold": data.get("refine_threshold") or refine_loop.DEFAULT_THRESHOLD,
+        },
+        "clarify": bool(data.get("clarify")),
     }
     session.save(update_fields=["title", "model_assignments", "settings", "updated_at"])
 

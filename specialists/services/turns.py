@@ -7,12 +7,14 @@ a second web process, the same messages give the same next step.
 from dataclasses import dataclass
 
 from specialists.models import SPECIALIST_ROLES, Conversation, Message, Phase, Role, artist_step
+from specialists.services.open_decisions import decision_to_ask
 from specialists.services.phases import plan_for
+from specialists.services.refine_loop import loop_step, running_loop_at
 
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "speak" | "brief" | "advance"
+    kind: str  # "ask" | "speak" | "brief" | "review" | "revise" | "render" | "advance"
     anchor_id: int
     speakers: tuple[str, ...] = ()
     independent: bool = False
@@ -49,6 +51,12 @@ def next_step(conversation: Conversation) -> Step | None:
         return None  # wait for the user to retry: do not hammer an engine that is down
     if any(m.status == Message.Status.STREAMING for m in turn):
         return None  # someone is still talking (another process holds the run)
+    if phase == Phase.IDEATION and (decision := decision_to_ask(conversation, anchor, turn)) is not None:
+        return Step("ask", anchor.pk, (decision.asker,))
+    if any(m.kind == Message.Kind.QUESTION for m in turn):
+        return None  # a specialist asked the artist something: the team waits for the answer
+    if running_loop_at(conversation, anchor) is not None:
+        return _loop_step(loop_step(after, anchor), anchor)
     spoken = {m.role for m in turn if m.status != Message.Status.FAILED}
     pending = tuple(role for role in plan.speakers if role not in spoken)
     if phase == Phase.COMPLETE and anchor.role == Role.USER:
@@ -56,12 +64,19 @@ def next_step(conversation: Conversation) -> Step | None:
     if pending:
         if phase == Phase.SYNTHESIS:
             return Step("brief", anchor.pk, (Role.TECHNICAL,))
+        if phase == Phase.COMPLETE and anchor.kind == Message.Kind.RESULT:
+            return Step("review", anchor.pk, (Role.CRITIC,))
         return Step("speak", anchor.pk, pending, independent=plan.independent)
     if phase == Phase.SYNTHESIS:
         return Step("advance", anchor.pk, to_phase=Phase.REVIEW)
     if phase in (Phase.IDEATION, Phase.REFINEMENT) and conversation.round >= plan.max_rounds:
         return Step("advance", anchor.pk, to_phase=artist_step(phase, "advance"))
     return None
+
+
+def _loop_step(kind: str | None, anchor: Message) -> Step | None:
+    speaker = {"review": (Role.CRITIC,), "revise": (Role.TECHNICAL,)}
+    return Step(kind, anchor.pk, speaker.get(kind, ())) if kind else None
 
 
 def latest_brief(conversation: Conversation) -> Message | None:

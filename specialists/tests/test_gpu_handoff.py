@@ -65,6 +65,9 @@ async def test_before_the_teams_next_turn_comfyui_frees_its_models_once(
     from specialists.services import actions
 
     generation = await sync_to_async(make_generation)()
+    session = generation.session
+    session.model_assignments = {"critic": "llava:7b"}  # a critic that sees: Lens asks its engine
+    await sync_to_async(session.save)()
     await sync_to_async(run_generation.apply)(args=[generation.pk])
     conversation = await sync_to_async(Conversation.objects.current)(generation.session)
     fake_ollama.clear_requests()

@@ -89,11 +89,11 @@ def test_generating_waits(conversation):
     assert next_step(conversation) is None
 
 
-def test_lens_comments_on_a_finished_result(conversation):
+def test_lens_reviews_a_finished_result(conversation):
     put_in_phase(conversation, Phase.COMPLETE)
     say(conversation, Role.SYSTEM, "ready", kind="result", opens_turn=True)
     step = next_step(conversation)
-    assert step.kind == "speak" and step.speakers == (Role.CRITIC,)
+    assert step.kind == "review" and step.speakers == (Role.CRITIC,)
 
 
 # ---- the composer's cue: whose turn it is ----------------------------------------------------------------------

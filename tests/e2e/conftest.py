@@ -193,6 +193,8 @@ def _base_env(data_dir: Path) -> dict[str, str]:
         LLM_EMBEDDED_ENABLED="0",
         LLM_BACKEND="auto",
         LLM_DEFAULT_MODEL="llama3.2",
+        # The browser tests follow the team's replies to a whole idea; the question is tested on its own.
+        STUDIO_CLARIFY="0",
         SECRET_KEY="e2e-" + uuid.uuid4().hex,
         LOG_LEVEL="INFO",
         # One session makes many calls in a minute here; a person never would.

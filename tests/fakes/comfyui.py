@@ -30,6 +30,7 @@ from pathlib import Path
 
 from aiohttp import WSMsgType, web
 from PIL import Image
+from PIL.PngImagePlugin import PngInfo
 
 from tests.fakes.background import BackgroundServer
 from tests.fakes.comfyui_nodes import (
@@ -732,7 +733,9 @@ class FakeComfyUI(BackgroundServer):
         colour = _colour(json.dumps(item.prompt, sort_keys=True) + node)
         prefix = str(inputs.get("filename_prefix") or "ComfyUI")
         if class_type == "SaveImage":
-            files = [self._store(prefix, ".png", _png(width, height, colour)) for _ in range(batch)]
+            # SaveImage embeds the API graph it ran as the PNG's "prompt" text chunk, as ComfyUI does.
+            picture = _png(width, height, colour, prompt=item.prompt)
+            files = [self._store(prefix, ".png", picture) for _ in range(batch)]
             return {"images": files}
         if class_type == "PreviewImage":
             temp_prefix = "ComfyUI_temp_" + "".join(random.choices(string.ascii_lowercase, k=5))
@@ -880,9 +883,13 @@ def _image_params(prompt: dict, node: str) -> tuple[int, int, int]:
     return min(width or 512, MAX_SIDE), min(max(height or 512, 1), MAX_SIDE), max(1, min(batch or 1, 16))
 
 
-def _png(width: int, height: int, colour) -> bytes:
+def _png(width: int, height: int, colour, *, prompt: dict | None = None) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
+    info = None
+    if prompt is not None:
+        info = PngInfo()
+        info.add_text("prompt", json.dumps(prompt))
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
 
 
