@@ -195,6 +195,8 @@ def refine_loop(request, session_id: int, loop_id: int):
     session = _owned(request, session_id)
     loops = RefineLoop.objects.select_related("conversation")
     loop = get_object_or_404(loops, pk=loop_id, conversation__session=session)
+    if refused := over_the_limit(request, session):
+        return refused
     try:
         outcome = refine_loop_service.act(loop, request.POST.get("action", ""), request.POST.get("review"))
     except refine_loop_service.LoopRefused as exc:

@@ -44,7 +44,8 @@ _ASPECT = re.compile(
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _VAGUE = frozenset(
     "something anything thing things stuff cool nice beautiful pretty awesome amazing good great picture image "
-    "art artwork make create draw generate want would like some please idea random surprise whatever".split()
+    "art artwork make create draw generate want would like some please idea random surprise whatever "
+    "the and with for from into onto over under that this there their its his her you your our".split()
 )
 
 

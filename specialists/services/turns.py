@@ -111,6 +111,9 @@ _WAITING = {
 }
 
 
+ASKED = "Your turn — {name} asked you a question: answer it, or move on to {next}."
+
+
 def turn_cue(conversation: Conversation) -> Cue:
     """The cue from the stored conversation alone: the same after a reload, in every browser."""
     messages = list(conversation.messages.order_by("order"))
@@ -129,4 +132,6 @@ def turn_cue(conversation: Conversation) -> Cue:
     following = artist_step(conversation.phase, "advance")
     label = Phase(following).label if following else ""
     text = _WAITING[conversation.phase].format(next=label)
+    if asked := next((m for m in turn if m.kind == Message.Kind.QUESTION), None):
+        text = ASKED.format(name=asked.get_role_display(), next=label)
     return Cue(text, label if conversation.phase in (Phase.IDEATION, Phase.REFINEMENT) else "")
