@@ -91,7 +91,11 @@ def review(body: dict) -> str:
 class TeamResponder:
     """The fake Ollama's `responder` for the auto-refine loop; everything else as the default responder."""
 
-    def __init__(self, *, first_elements: int = 2, adds_per_revision: int = 2, cannot_draw: tuple[str, ...] = ()):
+    def __init__(
+        self, *, first_elements: int | None = None, adds_per_revision: int = 2, cannot_draw: tuple[str, ...] = ()
+    ):
+        # None: the fewest first elements that still carry 60% of the idea's words (a brief that loses the
+        # subject is mended by the studio from the idea itself, which would leave the critic nothing to find).
         self.first_elements = first_elements
         self.adds_per_revision = adds_per_revision
         self.cannot_draw = tuple(word.lower() for word in cannot_draw)
@@ -118,6 +122,16 @@ class TeamResponder:
             drawable = [n for n in names if not any(word in n.lower() for word in self.cannot_draw)]
             prompt = ", ".join([used.group(1), *drawable[: self.adds_per_revision]])
         else:
-            prompt = ", ".join(elements_of(self._idea(body))[: self.first_elements]) or "a picture"
+            elements = elements_of(self._idea(body))
+            prompt = ", ".join(elements[: self._first_count(elements)]) or "a picture"
         brief["positive_prompt"] = prompt
         return json.dumps(brief)
+
+    def _first_count(self, elements: list[str]) -> int:
+        if self.first_elements is not None:
+            return self.first_elements
+        wanted = _words(" ".join(elements))
+        for count in range(1, len(elements) + 1):
+            if len(_words(" ".join(elements[:count])) & wanted) >= 0.6 * len(wanted):
+                return count
+        return len(elements)
