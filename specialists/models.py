@@ -348,8 +348,8 @@ class RefineLoop(models.Model):
         THRESHOLD = "threshold", "the score reached the threshold"
         ATTEMPTS = "attempts", "every attempt was used"
         STALLED = "stalled", "the score stopped improving"
-        STOPPED = "stopped", "the artist stopped it"
-        ACCEPTED = "accepted", "the artist accepted an attempt"
+        STOPPED = "stopped", "you stopped it"
+        ACCEPTED = "accepted", "you accepted an attempt"
         FAILED = "failed", "a step failed"
         SUPERSEDED = "superseded", "a newer loop took over"
 
@@ -423,6 +423,15 @@ class RefineLoop(models.Model):
         if ending:
             fields.update(status=self.Status.ENDED, ending=ending, ended_at=timezone.now())
         counted = RefineLoop.objects.filter(pk=self.pk, attempts=self.attempts, status__in=OPEN_LOOP).update(**fields)
+        self.refresh_from_db()
+        return bool(counted)
+
+    def record_late(self, review: "Review") -> bool:
+        """Count ``review``, the render that was under way when the loop ended, without moving the keeper
+        (the artist ended the loop with an attempt in mind; the strip lets them pick this one)."""
+        counted = RefineLoop.objects.filter(pk=self.pk, attempts=self.attempts, status=self.Status.ENDED).update(
+            attempts=self.attempts + 1, rendering=None
+        )
         self.refresh_from_db()
         return bool(counted)
 

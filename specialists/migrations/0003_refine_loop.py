@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('status', models.CharField(choices=[('running', 'Running'), ('paused', 'Paused for the artist'), ('ended', 'Ended')], default='running', max_length=16)),
-                ('ending', models.CharField(blank=True, choices=[('', '—'), ('threshold', 'the score reached the threshold'), ('attempts', 'every attempt was used'), ('stalled', 'the score stopped improving'), ('stopped', 'the artist stopped it'), ('accepted', 'the artist accepted an attempt'), ('failed', 'a step failed'), ('superseded', 'a newer loop took over')], default='', max_length=16)),
+                ('ending', models.CharField(blank=True, choices=[('', '—'), ('threshold', 'the score reached the threshold'), ('attempts', 'every attempt was used'), ('stalled', 'the score stopped improving'), ('stopped', 'you stopped it'), ('accepted', 'you accepted an attempt'), ('failed', 'a step failed'), ('superseded', 'a newer loop took over')], default='', max_length=16)),
                 ('max_attempts', models.PositiveSmallIntegerField()),
                 ('threshold', models.PositiveSmallIntegerField()),
                 ('attempts', models.PositiveSmallIntegerField(default=0)),

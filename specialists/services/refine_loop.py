@@ -12,7 +12,7 @@ from django.db import transaction
 
 from generations.models import Generation
 from generations.services.brief import BriefError
-from generations.services.generate import start_generation
+from generations.services.generate import cancel, start_generation
 from specialists.models import OPEN_LOOP, Conversation, Message, RefineLoop, Review, Role
 from specialists.services.critique import SCORE_MAX
 
@@ -70,7 +70,7 @@ def loop_step(turn: list[Message], anchor: Message) -> str | None:
 
 
 def ending_text(loop: RefineLoop) -> str:
-    kept = f" Attempt {loop.keeper.attempt_number} ({loop.best_score}/10) is kept." if loop.keeper else ""
+    kept = f" Attempt {loop.keeper.attempt_number} ({loop.keeper.score}/10) is kept." if loop.keeper else ""
     reason = loop.note or loop.get_ending_display()
     return f"Auto-refine ended after {loop.attempts} attempt{'s' if loop.attempts != 1 else ''}: {reason}.{kept}"
 
@@ -105,6 +105,8 @@ def _new_loop(conversation: Conversation, setting: LoopSetting, anchor: Message)
 @transaction.atomic
 def after_review(conversation: Conversation, review: Review, anchor: Message) -> Outcome:
     """Count the review in the loop it belongs to, or open a loop when the session refines automatically."""
+    if (counted := _loop_that_counted(conversation, review)) is not None:
+        return Outcome(counted.card_id)  # Lens looked at an attempt again: it counts once
     outcomes = Outcome()
     loop = open_loop(conversation)
     ours = loop is not None and (
@@ -115,6 +117,12 @@ def after_review(conversation: Conversation, review: Review, anchor: Message) ->
         loop.move(RefineLoop.Status.ENDED, ending=RefineLoop.Ending.SUPERSEDED)
         outcomes = _outcome(loop, _end_notice(loop))
         loop = None
+    if loop is None and (late := _stopped_while_rendering(conversation, review)) is not None:
+        # The render the artist stopped finished anyway: it is that loop's attempt (the artist may keep it),
+        # not the start of a new loop.
+        Review.objects.filter(pk=review.pk).update(loop=late)
+        late.record_late(review)
+        return Outcome(late.card_id, outcomes.notice_id)
     if loop is None:
         setting = setting_of(conversation.session)
         if not setting.on:
@@ -124,6 +132,20 @@ def after_review(conversation: Conversation, review: Review, anchor: Message) ->
     loop.record(review)
     notice = _end_notice(loop) if not loop.is_open else None
     return Outcome(loop.card_id, notice.pk if notice else outcomes.notice_id)
+
+
+def _loop_that_counted(conversation: Conversation, review: Review) -> RefineLoop | None:
+    if review.generation_id is None:
+        return None
+    others = Review.objects.filter(generation_id=review.generation_id, loop__conversation=conversation)
+    earlier = others.exclude(pk=review.pk).select_related("loop").first()
+    return earlier.loop if earlier is not None else None
+
+
+def _stopped_while_rendering(conversation: Conversation, review: Review) -> RefineLoop | None:
+    if review.generation_id is None:
+        return None
+    return conversation.refine_loops.filter(status=RefineLoop.Status.ENDED, rendering_id=review.generation_id).first()
 
 
 @transaction.atomic
@@ -225,16 +247,24 @@ def resume(conversation: Conversation, loop_id: int, review_id=None) -> Outcome:
     return Outcome(loop.card_id, notice.pk)
 
 
+def _cancel_render(loop: RefineLoop) -> None:
+    """The artist ended the loop: its render still under way is no longer wanted (the GPU is theirs)."""
+    loop.refresh_from_db()
+    rendering = loop.rendering
+    if rendering is not None and not rendering.is_finished:
+        cancel(rendering)
+
+
 ACTIONS = ("stop", "accept", "resume", "keep", "refine_from")
 
 
 def act(loop: RefineLoop, action: str, review_id=None) -> Outcome:
     """The artist's button on the loop's card."""
     conversation = loop.conversation
-    if action == "stop":
-        return stop(conversation, loop.pk)
-    if action == "accept":
-        return stop(conversation, loop.pk, accept=True)
+    if action in ("stop", "accept"):
+        outcome = stop(conversation, loop.pk, accept=action == "accept")
+        _cancel_render(loop)
+        return outcome
     if action == "resume":
         return resume(conversation, loop.pk)
     if action == "keep":

@@ -217,3 +217,17 @@ async def test_with_no_model_that_sees_lens_says_which_to_pull(alice, engines, s
     await drive(session)
     (said,) = await texts_of(session, role=Role.CRITIC)
     assert "no installed model can. Pull one that can (`ollama pull qwen2.5vl:3b`)" in said
+
+
+def test_a_standalone_fake_is_switched_to_the_team_and_back_over_its_control_api(fake_ollama):
+    from tests.fakes.ollama import default_responder
+    from tests.processes import http
+
+    status, _ = http("POST", f"{fake_ollama.url}/_fake/config", {"responder": "team", "cannot_draw": ["dusk"]})
+    assert status == 200
+    assert isinstance(fake_ollama.responder, TeamResponder) and fake_ollama.responder.cannot_draw == ("dusk",)
+    status, body = http("POST", f"{fake_ollama.url}/_fake/config", {"responder": "sculptor"})
+    assert status == 400 and b"unknown responder 'sculptor'" in body
+    assert isinstance(fake_ollama.responder, TeamResponder)
+    status, _ = http("POST", f"{fake_ollama.url}/_fake/config", {"responder": "default"})
+    assert status == 200 and fake_ollama.responder is default_responder

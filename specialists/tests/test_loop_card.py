@@ -113,3 +113,20 @@ def test_brief_changes_lists_only_what_an_artist_chose():
     assert brief_changes(before, {**before, "seed": 2, "positive_prompt": "a fox,  snow"}) == []
     after = {**before, "negative_prompt": "blurry, text", "cfg": 5, "aspect": "wide"}
     assert brief_changes(before, after) == ["negative prompt changed", "aspect — → wide", "CFG 7 → 5"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "role", "status", "says"),
+    [
+        (Message.Kind.DRAFTING, Role.TECHNICAL, Message.Status.INTERRUPTED, "The brief was left unfinished."),
+        (Message.Kind.DRAFTING, Role.TECHNICAL, Message.Status.FAILED, "The brief was left unfinished."),
+        (Message.Kind.REVIEW, Role.CRITIC, Message.Status.INTERRUPTED, "The review was left unfinished."),
+    ],
+)
+def test_a_structured_answer_cut_off_half_way_shows_no_raw_json(conversation, kind, role, status, says):
+    message = conversation.append_message(role, '{"positive_prompt": "a red light', kind=kind)
+    Message.objects.filter(pk=message.pk).update(status=status)
+    message.refresh_from_db()
+    html = render_message(message)
+    assert says in html
+    assert "positive_prompt" not in html

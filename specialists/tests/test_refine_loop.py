@@ -149,6 +149,75 @@ def test_keep_picks_the_keeper_and_refine_from_revises_that_attempt(conversation
     assert loop.status == RefineLoop.Status.RUNNING and loop.base == second and loop.ending == ""
 
 
+def test_the_ending_names_the_kept_attempt_with_its_own_score(conversation):
+    _, _, first = reviewed(conversation, 4)
+    loop, _, _ = reviewed(conversation, 6)
+    refine_loop.act(loop, "keep", str(first.pk))
+    loop.refresh_from_db()
+    assert refine_loop.ending_text(loop).endswith("Attempt 1 (4/10) is kept.")
+
+
+def test_stop_cancels_the_render_under_way(conversation):
+    loop, _, _ = reviewed(conversation, 4)
+    rendering = Generation.objects.create(session=conversation.session, status=Generation.Status.QUEUED)
+    RefineLoop.objects.filter(pk=loop.pk).update(rendering=rendering)
+    refine_loop.act(loop, "stop")
+    rendering.refresh_from_db()
+    assert rendering.status == Generation.Status.CANCELLED
+
+
+def test_accept_leaves_a_finished_render_alone(conversation):
+    loop, _, _ = reviewed(conversation, 4)
+    done = Generation.objects.create(session=conversation.session, status=Generation.Status.COMPLETE)
+    RefineLoop.objects.filter(pk=loop.pk).update(rendering=done)
+    refine_loop.act(loop, "accept")
+    done.refresh_from_db()
+    assert done.status == Generation.Status.COMPLETE
+
+
+def test_a_render_that_finishes_after_stop_is_that_loops_attempt_not_a_new_loop(conversation):
+    loop, _, first = reviewed(conversation, 4)
+    late = Generation.objects.create(session=conversation.session, status=Generation.Status.COMPLETE)
+    RefineLoop.objects.filter(pk=loop.pk).update(rendering=late)
+    refine_loop.act(loop, "stop")
+    result = conversation.append_message(Role.SYSTEM, "ready", kind="result", opens_turn=True, generation=late)
+    bubble = conversation.append_message(Role.CRITIC, "Looked.", kind=Message.Kind.REVIEW)
+    review = Review.objects.create(message=bubble, generation=late, score=9, fix="", elements=[])
+    outcome = refine_loop.after_review(conversation, review, result)
+    loop.refresh_from_db()
+    assert RefineLoop.objects.count() == 1 and outcome.card_id == loop.card_id
+    assert loop.attempts == 2 and loop.status == RefineLoop.Status.ENDED
+    assert loop.keeper == first, "the artist's Stop kept attempt 1; the late one waits in the strip to be picked"
+    assert list(loop.reviews.order_by("pk")) == [first, review]
+    # Counted once: the same render reviewed again changes nothing.
+    again = Review.objects.create(
+        message=conversation.append_message(Role.CRITIC, "Again.", kind=Message.Kind.REVIEW),
+        generation=late,
+        score=9,
+        fix="",
+        elements=[],
+    )
+    assert refine_loop.after_review(conversation, again, result).card_id == loop.card_id
+    loop.refresh_from_db()
+    assert loop.attempts == 2 and RefineLoop.objects.count() == 1
+
+
+def test_lens_looking_again_at_an_attempt_of_a_running_loop_counts_nothing(conversation):
+    loop, _, first = reviewed(conversation, 4)
+    result = Message.objects.get(conversation=conversation, kind="result", generation=first.generation)
+    again = Review.objects.create(
+        message=conversation.append_message(Role.CRITIC, "Again.", kind=Message.Kind.REVIEW),
+        generation=first.generation,
+        score=7,
+        fix="",
+        elements=[],
+    )
+    refine_loop.after_review(conversation, again, result)
+    loop.refresh_from_db()
+    assert loop.status == RefineLoop.Status.RUNNING and loop.attempts == 1 and loop.best_score == 4
+    assert RefineLoop.objects.count() == 1
+
+
 def test_refine_from_is_refused_once_every_attempt_is_used(conversation):
     reviewed(conversation, 1)
     reviewed(conversation, 2)

@@ -40,7 +40,7 @@ def test_stop_ends_the_loop_and_every_browser_redraws_its_card(alice_client, loo
     loop.refresh_from_db()
     assert loop.status == RefineLoop.Status.ENDED and loop.ending == RefineLoop.Ending.STOPPED
     notice = loop.conversation.messages.order_by("-order").first()
-    assert notice.content.startswith("Auto-refine ended after 1 attempt: the artist stopped it.")
+    assert notice.content.startswith("Auto-refine ended after 1 attempt: you stopped it.")
     listener.drain(until=lambda events: {"type": "studio.message", "message_id": loop.card_id} in events)
     assert woken == [loop.conversation_id]
 

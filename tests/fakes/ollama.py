@@ -16,7 +16,8 @@ token_times, status}; times are wall-clock seconds, comparable across processes)
 In-process:  fake = FakeOllama(token_delay=0.01).start(); fake.url; ...; fake.stop()
 Standalone:  python -m tests.fakes.ollama --port 11435 --token-delay 0.02 --models llama3.2,qwen2.5
 A standalone fake is steered over HTTP: GET /_fake/requests, POST /_fake/reset,
-POST /_fake/config {"token_delay", "models"}, POST /_fake/fail_next {"kind", "after_tokens", ...}.
+POST /_fake/config {"token_delay", "models", "responder", "cannot_draw"},
+POST /_fake/fail_next {"kind", "after_tokens", ...}.
 """
 
 from __future__ import annotations
@@ -604,7 +605,7 @@ class FakeOllama(BackgroundServer):
         family = entry["details"]["family"]
         shown = {
             "modelfile": f"FROM {full_name(model)}\n",
-            "parameters": "stop \"<|eot_id|>\"",
+            "parameters": 'stop "<|eot_id|>"',
             "template": "{{ .Prompt }}",
             "details": entry["details"],
             "model_info": {"general.architecture": family, f"{family}.context_length": CONTEXT_LENGTH},
@@ -801,6 +802,11 @@ class FakeOllama(BackgroundServer):
             self.token_delay = float(body["token_delay"])
         if "models" in body:
             self.models = list(body["models"])
+        if "responder" in body:
+            try:
+                self.responder = _named_responder(body["responder"], body.get("cannot_draw") or ())
+            except ValueError as exc:
+                return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"token_delay": self.token_delay, "models": self.models})
 
     async def _control_fail_next(self, request: web.Request) -> web.Response:
@@ -810,6 +816,17 @@ class FakeOllama(BackgroundServer):
         except (TypeError, ValueError) as exc:
             return web.json_response({"error": str(exc)}, status=400)
         return web.json_response({"ok": True})
+
+
+def _named_responder(name: str, cannot_draw) -> Callable[[dict], str]:
+    """A responder a standalone fake can be switched to: "default", or "team" (tests/fakes/critic.py)."""
+    if name == "default":
+        return default_responder
+    if name == "team":
+        from tests.fakes.critic import TeamResponder  # it builds on this module's default responder
+
+        return TeamResponder(cannot_draw=tuple(str(word) for word in cannot_draw))
+    raise ValueError(f"unknown responder {name!r}: 'default' or 'team'")
 
 
 def reasoning_for(body: dict) -> str:
