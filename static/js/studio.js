@@ -65,6 +65,15 @@
     if (m) { m.scrollTop = m.scrollHeight; }
   });
 
+  // The phone layout folds the phases and the team under Menu.
+  document.addEventListener("click", function (e) {
+    var b = e.target && e.target.closest ? e.target.closest("#head-menu") : null;
+    var head = document.getElementById("studio-head");
+    if (!b || !head) { return; }
+    var open = head.classList.toggle("is-open");
+    b.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   // A form that asks first (inline handlers are refused by the Content-Security-Policy).
   document.addEventListener("submit", function (e) {
     var question = e.target && e.target.dataset ? e.target.dataset.confirm : "";

@@ -169,3 +169,49 @@ def test_new_content_is_announced_below_while_reading_back_and_what_the_artist_d
     expect(page.locator("#messages article.msg-notice", has_text="You paused the team")).to_be_in_viewport()
     expect(new_below).to_be_hidden()
     shot(page, "followed")
+
+
+PHONE_HEAD = """() => {
+  const bar = document.querySelector('.topbar').getBoundingClientRect();
+  const head = document.getElementById('studio-head').getBoundingClientRect();
+  const chat = document.getElementById('messages').getBoundingClientRect();
+  return {head: head.bottom - bar.top, chat: chat.height};
+}"""
+
+
+def test_on_a_phone_the_head_is_compact_and_the_chat_and_composer_get_the_screen(page, shot):
+    page.set_viewport_size({"width": 390, "height": 844})
+    start_session(page, "A kite festival over a salt flat, seen from a hot-air balloon")
+    for name in IDEATION_SPEAKERS:
+        wait_complete(page, name, 1)
+    sizes = page.evaluate(PHONE_HEAD)
+    # Title, menu and the current phase with Back and Next: no more than the top bar and two short lines.
+    assert sizes["head"] <= 150, sizes
+    assert sizes["chat"] >= 480, sizes
+    expect(page.locator("#composer-text")).to_be_in_viewport()
+    expect(page.locator("#composer").get_by_role("button", name="Send")).to_be_in_viewport()
+    expect(page.locator("#phase-indicator li.phase.now")).to_be_visible()
+    expect(page.locator("#phase-indicator li.phase", has_text="Synthesis")).to_be_hidden()
+    expect(page.locator(".team")).to_be_hidden()
+    expect(page.locator("#phase-indicator").get_by_role("button", name="Next phase ›")).to_be_in_viewport()
+    shot(page, "phone")
+
+    menu = page.get_by_role("button", name="Menu")
+    expect(menu).to_have_attribute("aria-expanded", "false")
+    menu.click()
+    expect(menu).to_have_attribute("aria-expanded", "true")
+    expect(page.locator(".team")).to_be_visible()
+    expect(page.locator("#phase-indicator li.phase", has_text="Synthesis")).to_be_visible()
+    shot(page, "phone-menu")
+    # The phase changes while the menu is open: the new indicator is still shown in full.
+    page.locator("#phase-indicator").get_by_role("button", name="Next phase ›").click()
+    expect(page.locator("#phase-indicator li.phase.now")).to_have_text("Refinement")
+    expect(page.locator("#phase-indicator li.phase", has_text="Synthesis")).to_be_visible()
+    menu.click()
+    expect(page.locator(".team")).to_be_hidden()
+
+    page.set_viewport_size({"width": 1440, "height": 900})
+    expect(menu).to_be_hidden()
+    expect(page.locator(".team")).to_be_visible()
+    expect(page.locator("#phase-indicator li.phase", has_text="Synthesis")).to_be_visible()
+    shot(page, "desktop")
