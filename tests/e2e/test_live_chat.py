@@ -1,4 +1,4 @@
-"""Talking over the team and reloading the page while a reply streams."""
+"""Talking over the team, pausing it, skipping ahead, reloading mid-reply, and the studio on a phone."""
 
 import re
 
@@ -215,3 +215,42 @@ def test_on_a_phone_the_head_is_compact_and_the_chat_and_composer_get_the_screen
     expect(page.locator(".team")).to_be_visible()
     expect(page.locator("#phase-indicator li.phase", has_text="Synthesis")).to_be_visible()
     shot(page, "desktop")
+
+
+VISIBLE_EMPTY_BUBBLES = """() => [...document.querySelectorAll('#messages > article.msg')]
+  .filter(a => !a.hidden && a.querySelector('[id$="-body"]') && !a.querySelector('[id$="-body"]').hidden)
+  .filter(a => a.querySelector('[id$="-body"]').textContent.trim() === '' && !a.classList.contains('is-streaming'))
+  .map(a => a.id)"""
+
+
+def test_pause_becomes_resume_says_so_once_and_skipping_phases_leaves_no_empty_bubbles(page, studio, shot):
+    studio.ollama.configure(token_delay=SLOW)
+    start_session(page, "A night market on a floating bridge")
+    wait_streaming_text(page, "Luna", 10)
+    pause = page.locator("#composer").get_by_role("button", name="Pause")
+    pause.click()
+    resume = page.locator("#composer").get_by_role("button", name="Resume")
+    expect(resume).to_be_visible()
+    expect(pause).to_have_count(0)
+    paused_notices = page.locator("#messages article.msg-notice", has_text="paused")
+    expect(paused_notices).to_have_count(1)
+    wait_idle(page)
+    # Resume brings Pause back, and the chat keeps its one notice.
+    resume.click()
+    expect(page.locator("#composer").get_by_role("button", name="Pause")).to_be_visible()
+    expect(paused_notices).to_have_count(1)
+
+    # The artist skips ahead twice while the team is about to speak: whoever was cut before a word leaves no
+    # empty bubble behind.
+    next_phase = page.locator("#phase-indicator").get_by_role("button", name="Next phase ›")
+    next_phase.click()
+    expect(page.locator("#phase-indicator li.phase.now")).to_have_text("Refinement")
+    page.locator("#phase-indicator").get_by_role("button", name="Next phase ›").click()
+    expect(page.locator("#phase-indicator li.phase.now")).to_have_text(re.compile("Synthesis|Review"))
+    studio.ollama.configure(token_delay=TOKEN_DELAY)
+    wait_idle(page, timeout=60_000)
+    assert page.evaluate(VISIBLE_EMPTY_BUBBLES) == []
+    page.reload()
+    wait_connected(page)
+    assert page.evaluate(VISIBLE_EMPTY_BUBBLES) == []
+    shot(page, "skipped")
