@@ -3,6 +3,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
@@ -70,7 +71,7 @@ def studio(request, session_id: int):
             "messages_html": chat_html.render_messages(conversation),
             "paused": is_paused(conversation),
             "cue": turn_cue(conversation),
-            "personas": PERSONAS.values(),
+            **chat_html.team_context(session),
             "max_chars": settings.MESSAGE_MAX_CHARS,
             **chat_html.phase_context(conversation),
         },
@@ -204,6 +205,18 @@ def refine_loop(request, session_id: int, loop_id: int):
     reviewing.tell_sync(session.pk, outcome)
     supervisor.wake_sync(loop.conversation_id)
     return action_done(request, session)
+
+
+@require_POST
+def team_mute(request, session_id: int, role: str):
+    """Keep a specialist out of the rounds, or bring them back; named by the artist, they still answer."""
+    session = _owned(request, session_id)
+    if role not in PERSONAS:
+        raise Http404("No such specialist.")
+    sessions.set_muted(session, role, request.POST.get("muted") == "1")
+    if request.htmx:
+        return render(request, "specialists/_team.html", {"session": session, **chat_html.team_context(session)})
+    return redirect(session)
 
 
 # Often enough to see an engine come up while starting it; /object_info is several MB, so not every second.

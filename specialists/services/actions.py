@@ -11,6 +11,7 @@ from generations.services.brief import BriefError
 from generations.services.generate import start_generation
 from specialists.models import Actor, Conversation, Message, Phase, Role, artist_step
 from specialists.services import llm, notify, orchestrator, refine_loop
+from specialists.services.addressing import address_of, addressed_by, muted_roles
 from specialists.services.live import live
 from specialists.services.phases import plan_for
 from specialists.services.turns import current_turn, is_paused, latest_brief
@@ -87,6 +88,8 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
         refusal = NO_BRIEF_YET if asked and live_brief is None and EXPLICIT_GENERATE.search(text) else ""
         if live_brief is not None and (phase in BRIEF_PHASES or EXPLICIT_GENERATE.search(text)):
             brief_to_generate = live_brief
+        elif address_of(text).only:
+            pass  # a question to one specialist: the phase and its rounds stay where they are
         elif phase == Phase.REVIEW:
             # Pixel revises the brief with the feedback
             changed = conversation.move_to(Phase.SYNTHESIS, by=Actor.ARTIST)
@@ -94,9 +97,7 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
             changed = conversation.move_to(Phase.REFINEMENT, by=Actor.ARTIST)
         elif phase in (Phase.IDEATION, Phase.REFINEMENT):
             # A new round only once the last one was heard out; an interjection restarts the same round.
-            _, after = current_turn(list(conversation.messages.order_by("order")))
-            finished = {m.role for m in after if m.status == Message.Status.COMPLETE}
-            if set(plan_for(phase, session.settings).speakers) <= finished:
+            if _round_heard_out(conversation, session):
                 conversation.next_round()
         loop = refine_loop.pause_for_artist(conversation)  # the artist is heard first
         message = conversation.append_message(Role.USER, text)
@@ -110,6 +111,20 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
         if posted.generation_message_id is None:
             session.touch()  # a started generation has touched it
     return posted
+
+
+def _round_heard_out(conversation: Conversation, session: Session) -> bool:
+    """Every speaker of the round (but the muted) finished, counting answers to direct questions asked
+    along the way: a question to one specialist is an aside within the round, not a round."""
+    messages = list(conversation.messages.order_by("order"))
+    expected = set(plan_for(conversation.phase, session.settings).speakers) - muted_roles(session.settings)
+    finished: set[str] = set()
+    while True:
+        anchor, after = current_turn(messages)
+        finished |= {m.role for m in after if m.status == Message.Status.COMPLETE}
+        if anchor is None or not addressed_by(anchor).only:
+            return expected <= finished
+        messages = messages[: messages.index(anchor)]
 
 
 def _start_generation(

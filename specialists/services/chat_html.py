@@ -14,6 +14,7 @@ from generations.services.catalog import get_catalog
 from specialists.models import PHASE_ORDER, Conversation, Message, Phase, Review, artist_step
 from specialists.personas import PERSONAS
 from specialists.services import loop_card
+from specialists.services.addressing import muted_roles
 from specialists.services.brief_changes import brief_changes
 from specialists.services.turns import TALKING, is_paused, latest_brief, turn_cue
 from studio.core.models import Session
@@ -52,6 +53,11 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
     elif kind == Message.Kind.REFINE_LOOP:
         context.update(loop_card.card_context(message))
     return context
+
+
+def team_context(session: Session) -> dict:
+    muted = muted_roles(session.settings)
+    return {"team": [{"persona": persona, "muted": role in muted} for role, persona in PERSONAS.items()]}
 
 
 def _revision_changes(message: Message) -> list[str]:

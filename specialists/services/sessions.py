@@ -33,5 +33,15 @@ def update_settings(session: Session, data: dict, assignments: dict) -> None:
     session.save(update_fields=["title", "model_assignments", "settings", "updated_at"])
 
 
+def set_muted(session: Session, role: str, muted: bool) -> None:
+    """Add or take ``role`` out of the session's muted specialists (idempotent); the rest of the settings stay."""
+    with transaction.atomic():
+        locked = Session.objects.select_for_update().get(pk=session.pk)
+        roles = [r for r in locked.settings.get("muted") or [] if r != role] + ([role] if muted else [])
+        locked.settings = {**locked.settings, "muted": roles}
+        locked.save(update_fields=["settings", "updated_at"])
+    session.settings = locked.settings
+
+
 def delete_session(session: Session) -> None:
     session.delete()  # its generations' media files go with their rows (generations' post_delete)

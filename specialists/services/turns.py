@@ -7,6 +7,7 @@ a second web process, the same messages give the same next step.
 from dataclasses import dataclass
 
 from specialists.models import SPECIALIST_ROLES, Conversation, Message, Phase, Role, artist_step
+from specialists.services.addressing import addressed_by, muted_roles
 from specialists.services.open_decisions import decision_to_ask
 from specialists.services.phases import plan_for
 from specialists.services.refine_loop import loop_step, running_loop_at
@@ -58,6 +59,11 @@ def next_step(conversation: Conversation) -> Step | None:
     if running_loop_at(conversation, anchor) is not None:
         return _loop_step(loop_step(after, anchor), anchor)
     spoken = {m.role for m in turn if m.status != Message.Status.FAILED}
+    address = addressed_by(anchor)
+    if waiting := tuple(role for role in address.roles if role not in spoken):
+        return Step("speak", anchor.pk, waiting)  # whoever the artist named answers first, muted or not
+    if address.only and phase != Phase.SYNTHESIS:
+        return None  # a direct question was answered: the artist speaks next
     pending = tuple(role for role in plan.speakers if role not in spoken)
     if phase == Phase.COMPLETE and anchor.role == Role.USER:
         return None
@@ -66,7 +72,9 @@ def next_step(conversation: Conversation) -> Step | None:
             return Step("brief", anchor.pk, (Role.TECHNICAL,))
         if phase == Phase.COMPLETE and anchor.kind == Message.Kind.RESULT:
             return Step("review", anchor.pk, (Role.CRITIC,))
-        return Step("speak", anchor.pk, pending, independent=plan.independent)
+        muted = muted_roles(conversation.session.settings)
+        if voices := tuple(role for role in pending if role not in muted):
+            return Step("speak", anchor.pk, voices, independent=plan.independent)
     if phase == Phase.SYNTHESIS:
         return Step("advance", anchor.pk, to_phase=Phase.REVIEW)
     if phase in (Phase.IDEATION, Phase.REFINEMENT) and conversation.round >= plan.max_rounds:

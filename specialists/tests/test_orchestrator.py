@@ -472,3 +472,60 @@ async def test_a_new_brief_folds_the_earlier_one_in_every_browser(alice, fake_ol
     assert first.pk not in changed
     await orchestrator.draft_brief(conversation, Step("brief", anchor.pk, (Role.TECHNICAL,)))
     assert changed.count(first.pk) == 1
+
+
+async def test_a_direct_question_is_answered_by_that_specialist_and_keeps_the_phase_and_its_round(
+    alice, fake_ollama
+):
+    from specialists.services import actions
+
+    conversation = await start(alice)
+    await run(conversation)
+    session = await sync_to_async(lambda: conversation.session)()
+    await actions.post_message(session, alice, "Frame, where should the horizon sit?")
+    await run(conversation)
+    messages = await stored(conversation)
+    assert [m.role for m in messages[-2:]] == [Role.USER, Role.COMPOSITION]
+    assert len([m for m in messages if m.role in (Role.STYLE, Role.STORY)]) == 2
+    conversation = await refreshed(conversation)
+    assert (conversation.phase, conversation.round) == (Phase.IDEATION, 1)
+    # Frame heard the question as the artist's latest words.
+    asked = chat_requests(fake_ollama)[-1]["json"]["messages"]
+    assert asked[0]["content"].startswith("You are Frame")
+    assert "Frame, where should the horizon sit?" in asked[-1]["content"]
+
+
+async def test_a_question_to_lens_in_review_is_answered_without_sending_pixel_back(alice, fake_ollama):
+    from specialists.services import actions
+
+    conversation = await start(alice)
+    await sync_to_async(put_in_phase)(conversation, Phase.REVIEW)
+    session = await sync_to_async(lambda: conversation.session)()
+    await actions.post_message(session, alice, "Lens, is the lighting right?")
+    await run(conversation)
+    messages = await stored(conversation)
+    assert [m.role for m in messages[-2:]] == [Role.USER, Role.CRITIC]
+    assert (await refreshed(conversation)).phase == Phase.REVIEW
+
+
+async def test_after_a_direct_question_the_next_words_open_the_next_round(alice, fake_ollama):
+    from specialists.services import actions
+
+    conversation = await start(alice)
+    await run(conversation)
+    session = await sync_to_async(lambda: conversation.session)()
+    await actions.post_message(session, alice, "Saga, who lives here?")
+    await run(conversation)
+    await actions.post_message(session, alice, "Make it winter.")
+    assert (await refreshed(conversation)).round == 2
+
+
+async def test_a_round_without_a_muted_specialist_is_heard_out(alice, fake_ollama):
+    from specialists.services import actions
+
+    conversation = await start(alice, settings={"muted": [Role.STORY]})
+    await run(conversation)
+    assert Role.STORY not in {m.role for m in await stored(conversation)}
+    session = await sync_to_async(lambda: conversation.session)()
+    await actions.post_message(session, alice, "Make it winter.")
+    assert (await refreshed(conversation)).round == 2

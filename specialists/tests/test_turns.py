@@ -154,3 +154,50 @@ def test_the_cue_after_the_brief_says_what_the_artist_can_do_there(conversation,
 
 def test_an_empty_session_asks_for_the_idea(conversation):
     assert cue(conversation).text == "Your turn — tell the team your idea."
+
+
+def test_a_direct_question_to_one_specialist_is_answered_by_them_alone(conversation):
+    say(conversation, Role.USER, "a lighthouse at dusk")
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        say(conversation, role)
+    question = say(conversation, Role.USER, "Frame, where should the horizon sit?")
+    step = next_step(conversation)
+    assert (step.kind, step.speakers, step.anchor_id) == ("speak", (Role.COMPOSITION,), question.pk)
+    say(conversation, Role.COMPOSITION, "Low, in the bottom third.")
+    assert next_step(conversation) is None
+
+
+def test_a_specialist_named_first_answers_first_and_the_round_follows(conversation):
+    say(conversation, Role.USER, "idea")
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        say(conversation, role)
+    say(conversation, Role.USER, "Saga, give the keeper a secret.")
+    first = next_step(conversation)
+    assert first.speakers == (Role.STORY,) and not first.independent
+    say(conversation, Role.STORY, "She writes letters to ships.")
+    assert next_step(conversation).speakers == (Role.STYLE, Role.COMPOSITION)
+
+
+def test_a_specialist_outside_the_phase_answers_when_asked(conversation):
+    say(conversation, Role.USER, "@Pixel which checkpoint suits ink drawings?")
+    assert next_step(conversation).speakers == (Role.TECHNICAL,)
+
+
+def test_a_muted_specialist_sits_out_the_round_unless_named(conversation):
+    conversation.session.settings = {"muted": [Role.STORY]}
+    conversation.session.save()
+    say(conversation, Role.USER, "idea")
+    assert next_step(conversation).speakers == (Role.STYLE, Role.COMPOSITION)
+    for role in (Role.STYLE, Role.COMPOSITION):
+        say(conversation, role)
+    assert next_step(conversation) is None
+    say(conversation, Role.USER, "Saga, what happened here?")
+    assert next_step(conversation).speakers == (Role.STORY,)
+
+
+def test_muting_does_not_stop_pixels_brief(conversation):
+    conversation.session.settings = {"muted": [Role.TECHNICAL]}
+    conversation.session.save()
+    put_in_phase(conversation, Phase.SYNTHESIS)
+    say(conversation, Role.USER, "go", opens_turn=True)
+    assert next_step(conversation).kind == "brief"
