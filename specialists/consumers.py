@@ -27,7 +27,7 @@ TOO_LARGE = "That was too large to send."
 UNREADABLE = "The studio could not read that request."
 UNKNOWN_ACTION = "Unknown action."
 INTERNAL_ERROR = "The studio hit an internal error with that; your text is still in the box. Try again."
-ACTIONS = frozenset({"message", "advance", "back", "stop", "resume", "retry"})
+ACTIONS = frozenset({"message", "edit", "advance", "back", "stop", "resume", "retry", "go_on", "retake"})
 # Events whose handlers never touch the database. Channels runs close_old_connections() in the
 # database thread before every event; for tokens that hop queued each one behind every session's
 # queries (hundreds of ms at 20 sessions, see PERFORMANCE.md), so these skip it.
@@ -156,9 +156,13 @@ class StudioConsumer(AsyncWebsocketConsumer):
             await self.send_alert(str(exc))
             return
         try:
-            if action == "message":
-                posted = await actions.post_message(self.session, self.scope["user"], data.get("text"))
-                await self.send(text_data=await sync_to_async(chat_html.render_composer)(self.session))
+            if action in ("message", "edit"):
+                replaces = data.get("message", "") if action == "edit" else None
+                posted = await actions.post_message(
+                    self.session, self.scope["user"], data.get("text"), replaces=replaces
+                )
+                if action == "message":
+                    await self.send(text_data=await sync_to_async(chat_html.render_composer)(self.session))
                 if posted.refusal:
                     await self.send_alert(posted.refusal)
             elif action in ("advance", "back"):
@@ -169,6 +173,8 @@ class StudioConsumer(AsyncWebsocketConsumer):
                 await actions.resume(self.session)
             elif action == "retry":
                 await actions.retry(self.session)
+            elif action in ("go_on", "retake"):
+                await actions.request_reply(self.session, action, data.get("message"))
         except actions.Rejected as exc:
             await self.send_alert(str(exc))
             return

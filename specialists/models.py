@@ -160,6 +160,7 @@ class Conversation(models.Model):
         generation: Generation | None = None,
         brief: dict | None = None,
         metadata: dict | None = None,
+        asks: "Message | None" = None,
     ) -> "Message":
         """Append a message at the end; order is dense and unique within the conversation."""
         for _ in range(5):
@@ -177,6 +178,7 @@ class Conversation(models.Model):
                         generation=generation,
                         brief=brief,
                         metadata=metadata or {},
+                        asks=asks,
                         order=(last or 0) + 1,
                         phase=self.phase,
                         round=self.round,
@@ -203,6 +205,8 @@ class Message(models.Model):
         REVIEW = "review", "Lens's scored review of a result"
         QUESTION = "question", "A question to the artist before the team goes on"
         REFINE_LOOP = "refine_loop", "The auto-refine loop's card"
+        GO_ON = "go_on", "The artist asked a specialist to go on from a cut reply"
+        RETAKE = "retake", "The artist asked a specialist for another take"
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     role = models.CharField(max_length=16, choices=Role.choices)
@@ -215,6 +219,10 @@ class Message(models.Model):
     pauses = models.BooleanField(default=False)
     # A failed reply whose "Try again" was pressed.
     retried = models.BooleanField(default=False)
+    # A request (go on, another take) names the reply it is about.
+    asks = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Replaced by a newer take or by the artist's edit: kept in the chat, folded, and out of what anyone hears.
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     generation = models.ForeignKey(
         Generation, null=True, blank=True, on_delete=models.SET_NULL, related_name="chat_messages"
     )

@@ -1,7 +1,7 @@
 """What the artist can do in the studio: talk, interject, move between phases, pause, retry."""
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -10,7 +10,7 @@ from django.db import transaction
 from generations.services.brief import BriefError
 from generations.services.generate import start_generation
 from specialists.models import Actor, Conversation, Message, Phase, Role, artist_step
-from specialists.services import llm, notify, orchestrator, refine_loop
+from specialists.services import llm, notify, orchestrator, refine_loop, reply_requests
 from specialists.services.addressing import address_of, addressed_by, muted_roles
 from specialists.services.live import live
 from specialists.services.phases import plan_for
@@ -46,6 +46,7 @@ class Posted:
     refusal: str = ""
     was_paused: bool = False
     loop_card_id: int | None = None  # an auto-refine loop the artist's words paused
+    folded: list[int] = field(default_factory=list)  # what an edit replaced
 
 
 def validate_text(text) -> str:
@@ -74,10 +75,14 @@ def validate_text(text) -> str:
 
 
 @sync_to_async
-def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Posted:
+def _post(session_id: int, text: str, user, *, replaying: bool = False, replaces=None) -> Posted:
     with transaction.atomic():
         session = Session.objects.select_for_update().get(pk=session_id)
         conversation = Conversation.objects.current(session)
+        try:
+            edited = reply_requests.editable(conversation, replaces) if replaces is not None else None
+        except reply_requests.RequestRefused as exc:
+            raise Rejected(str(exc)) from exc
         was_paused = is_paused(conversation)
         phase = conversation.phase
         brief_to_generate = None
@@ -88,8 +93,8 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
         refusal = NO_BRIEF_YET if asked and live_brief is None and EXPLICIT_GENERATE.search(text) else ""
         if live_brief is not None and (phase in BRIEF_PHASES or EXPLICIT_GENERATE.search(text)):
             brief_to_generate = live_brief
-        elif address_of(text).only:
-            pass  # a question to one specialist: the phase and its rounds stay where they are
+        elif edited is not None or address_of(text).only:
+            pass  # an edit stands where its words stood; a question to one specialist is an aside
         elif phase == Phase.REVIEW:
             # Pixel revises the brief with the feedback
             changed = conversation.move_to(Phase.SYNTHESIS, by=Actor.ARTIST)
@@ -103,6 +108,8 @@ def _post(session_id: int, text: str, user, *, replaying: bool = False) -> Poste
         message = conversation.append_message(Role.USER, text)
         posted = Posted(message, phase_changed=changed, was_paused=was_paused, refusal=refusal)
         posted.loop_card_id = loop.card_id
+        if edited is not None:
+            posted.folded = reply_requests.fold_edited(conversation, edited, message)
         if brief_to_generate is not None:
             # In the same trip to the database thread and the same transaction: each extra trip queued
             # behind every other session's queries, each extra commit waited for the disk, and with many
@@ -138,13 +145,16 @@ def _start_generation(
         posted.generation_message_id = generation.chat_message.pk
 
 
-async def post_message(session: Session, user, text, *, replaying: bool = False) -> Posted:
-    """Store the artist's message; ``replaying`` never starts a generation."""
+async def post_message(session: Session, user, text, *, replaying: bool = False, replaces=None) -> Posted:
+    """Store the artist's message (in place of their last one, for ``replaces``); ``replaying`` never starts
+    a generation."""
     text = validate_text(text)
-    posted = await _post(session.pk, text, user, replaying=replaying)
+    posted = await _post(session.pk, text, user, replaying=replaying, replaces=replaces)
     message = posted.message
     # Whoever is talking stops: the artist's words open a new turn.
     await live().set_interrupt(message.conversation_id, message.pk)
+    for folded in posted.folded:
+        await notify.message_changed(session.pk, folded)
     await notify.message_added(session.pk, message.pk)
     if posted.generation_message_id is not None:
         # The job is already with a worker; its card follows the artist's words in the chat.
@@ -218,6 +228,20 @@ async def resume(session: Session) -> None:
         raise Rejected("The team is not paused.")
     await notify.message_added(session.pk, notice.pk)
     await notify.pause_changed(conversation.pk)
+
+
+async def request_reply(session: Session, kind: str, message_id) -> None:
+    """Go on from a cut reply ("go_on"), or another take of a reply ("retake")."""
+    conversation = await _conversation(session.pk)
+    ask = reply_requests.go_on if kind == "go_on" else reply_requests.retake
+    try:
+        requested = await sync_to_async(ask)(conversation, message_id)
+    except reply_requests.RequestRefused as exc:
+        raise Rejected(str(exc)) from exc
+    await live().set_interrupt(conversation.pk, requested.opening.pk)
+    for folded in requested.folded:
+        await notify.message_changed(session.pk, folded)
+    await notify.message_added(session.pk, requested.opening.pk)
 
 
 @sync_to_async

@@ -4,6 +4,7 @@ Every fragment comes from a template in templates/ (autoescaped: model text is
 untrusted). Fragments pushed over the websocket carry hx-swap-oob.
 """
 
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from generations.services import families
@@ -11,13 +12,16 @@ from generations.services.brief_card import card_options
 from generations.services.brief_spec import LIMITS
 from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
-from specialists.models import PHASE_ORDER, Conversation, Message, Phase, Review, artist_step
+from specialists.models import PHASE_ORDER, Conversation, Message, Phase, Review, Role, artist_step
 from specialists.personas import PERSONAS
 from specialists.services import loop_card
 from specialists.services.addressing import muted_roles
 from specialists.services.brief_changes import brief_changes
 from specialists.services.turns import TALKING, is_paused, latest_brief, turn_cue
 from studio.core.models import Session
+
+# Shown as a line from the studio: a result (only the team reads it differently) and the artist's requests.
+AS_NOTICE = (Message.Kind.RESULT, Message.Kind.GO_ON, Message.Kind.RETAKE)
 
 
 def message_context(message: Message, *, live_content: str | None = None) -> dict:
@@ -26,14 +30,15 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         content = live_content
     kind = message.kind
     context = {
-        # A result is shown as a notice; only the team reads it differently (it opens Lens's turn).
-        "display_kind": Message.Kind.NOTICE if kind == Message.Kind.RESULT else kind,
+            "display_kind": Message.Kind.NOTICE if kind in AS_NOTICE else kind,
         "message": message,
         "content": content,
         "kind": kind,
         "persona": PERSONAS.get(message.role),
         "session": message.conversation.session,
     }
+    if message.role == Role.USER:
+        context["max_chars"] = settings.MESSAGE_MAX_CHARS
     if kind == Message.Kind.GENERATION:
         generation = message.generation
         context["generation"] = generation

@@ -54,7 +54,7 @@ def _said(who: str, text: str) -> str:
 def _turns(conversation: Conversation, speaker: str, budget: int = HISTORY_CHAR_BUDGET) -> list[dict]:
     turns: list[dict] = []
     for message in conversation.messages.order_by("order"):
-        if message.status == Message.Status.FAILED or message.status == Message.Status.STREAMING:
+        if message.status in (Message.Status.FAILED, Message.Status.STREAMING) or message.superseded_by_id:
             continue
         text = _text_of(message)
         if not text:

@@ -11,7 +11,7 @@ from generations.services.brief import BriefError, brief_schema
 from generations.services.catalog import get_catalog
 from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
-from specialists.services import clarifying, gpu_handoff, llm, notify, replying, reviewing
+from specialists.services import clarifying, gpu_handoff, llm, notify, reply_requests, replying, reviewing
 from specialists.services.brief_draft import usable_brief
 from specialists.services.context import latest_image_bytes
 from specialists.services.reply_text import (
@@ -56,7 +56,7 @@ async def _result_images(conversation: Conversation) -> list[bytes]:
     return [data] if data else []
 
 
-async def speak(conversation: Conversation, step: Step) -> None:
+async def speak(conversation: Conversation, step: Step, *, cue: str = "") -> None:
     """Each pending speaker replies; independent speakers may stream at the same time."""
     session_id = conversation.session_id
 
@@ -75,7 +75,7 @@ async def speak(conversation: Conversation, step: Step) -> None:
         if conversation.phase == Phase.COMPLETE and role == Role.CRITIC and caps.vision:
             images = await _result_images(conversation)
         options, think = replying.options(role, caps), replying.think(client, model, caps)
-        history = await replying.history(conversation, role, client, caps, images=images)
+        history = await replying.history(conversation, role, client, caps, images=images, cue=cue)
         chunks = client.stream_chat(model, history, options=options, think=think)
         watch = ReplyWatch(max_chars=options["num_predict"] * RUNAWAY_CHARS_PER_TOKEN)
         result = await stream_reply(message, session_id, conversation.pk, step.anchor_id, chunks, watch=watch)
@@ -197,13 +197,15 @@ async def _say_when_the_built_in_model_speaks(conversation: Conversation, step: 
 
 
 async def execute(conversation: Conversation, step: Step) -> None:
-    if step.kind in ("ask", "speak", "brief", "review", "revise"):
+    if step.kind in ("ask", "speak", "go_on", "brief", "review", "revise"):
         await _say_when_the_built_in_model_speaks(conversation, step)
         await gpu_handoff.before_turn(conversation)
     if step.kind == "ask":
         await clarifying.ask(conversation, step)
     elif step.kind == "speak":
         await speak(conversation, step)
+    elif step.kind == "go_on":
+        await speak(conversation, step, cue=await sync_to_async(reply_requests.go_on_cue)(conversation, step.anchor_id))
     elif step.kind == "brief":
         await draft_brief(conversation, step)
     elif step.kind == "review":

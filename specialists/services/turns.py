@@ -15,7 +15,7 @@ from specialists.services.refine_loop import loop_step, running_loop_at
 
 @dataclass(frozen=True)
 class Step:
-    kind: str  # "ask" | "speak" | "brief" | "review" | "revise" | "render" | "advance"
+    kind: str  # "ask" | "speak" | "go_on" | "brief" | "review" | "revise" | "render" | "advance"
     anchor_id: int
     speakers: tuple[str, ...] = ()
     independent: bool = False
@@ -52,6 +52,8 @@ def next_step(conversation: Conversation) -> Step | None:
         return None  # wait for the user to retry: do not hammer an engine that is down
     if any(m.status == Message.Status.STREAMING for m in turn):
         return None  # someone is still talking (another process holds the run)
+    if anchor.kind in (Message.Kind.GO_ON, Message.Kind.RETAKE):
+        return _requested_step(anchor, messages, turn)
     if phase == Phase.IDEATION and (decision := decision_to_ask(conversation, anchor, turn)) is not None:
         return Step("ask", anchor.pk, (decision.asker,))
     if any(m.kind == Message.Kind.QUESTION for m in turn):
@@ -80,6 +82,14 @@ def next_step(conversation: Conversation) -> Step | None:
     if phase in (Phase.IDEATION, Phase.REFINEMENT) and conversation.round >= plan.max_rounds:
         return Step("advance", anchor.pk, to_phase=artist_step(phase, "advance"))
     return None
+
+
+def _requested_step(anchor: Message, messages: list[Message], turn: list[Message]) -> Step | None:
+    """The one specialist the artist asked to go on or to take their reply again; then the artist speaks."""
+    asked = next((m for m in messages if m.pk == anchor.asks_id), None)
+    if asked is None or any(m.role == asked.role for m in turn):
+        return None
+    return Step("go_on" if anchor.kind == Message.Kind.GO_ON else "speak", anchor.pk, (asked.role,))
 
 
 def _loop_step(kind: str | None, anchor: Message) -> Step | None:

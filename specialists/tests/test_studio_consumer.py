@@ -684,3 +684,79 @@ async def test_an_action_after_the_sign_in_ended_is_refused_and_stores_nothing(o
     expected = (4404, "This session was deleted") if how == "session deleted" else (4401, "You are signed out")
     assert code == expected[0] and any(expected[1] in f for f in frames)
     assert not [m for m in await messages_of(session) if m.pk not in before]
+
+
+def _round_answered(messages) -> bool:
+    return [m.role for m in messages if m.status == Message.Status.COMPLETE][-3:] == [
+        Role.STYLE,
+        Role.COMPOSITION,
+        Role.STORY,
+    ]
+
+
+async def test_the_artist_edits_their_last_words_and_the_team_answers_the_new_ones(open_socket, alice, fake_ollama):
+    session = await make_session(alice, idea="a fox in the snow")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    first = await stored_when(session, _round_answered)
+    await socket.send_json_to({"action": "edit", "message": str(first[0].pk), "text": "a hare in the snow"})
+
+    def answered_again(messages) -> bool:
+        live = [m for m in messages if m.superseded_by_id is None]
+        return len(messages) == 8 and len(live) == 4 and _round_answered(live)
+
+    stored = await stored_when(session, answered_again)
+    assert [m.superseded_by_id for m in stored[:4]] == [stored[4].pk] * 4
+    assert stored[4].role == Role.USER and stored[4].content == "a hare in the snow"
+    # The team heard the new words only, and every browser shows the old ones folded.
+    heard = " ".join(str(r["json"]["messages"]) for r in fake_ollama.chat_requests()[-3:])
+    assert "a hare in the snow" in heard and "a fox in the snow" not in heard
+    await view.drain(socket, until=lambda v: sum("earlier take" in f for f in v.frames) >= 3)
+    assert any(f'id="message-{first[0].pk}"' in f and ">edited<" in f for f in view.frames)
+    # Editing words that were already replaced is refused, and nothing changes.
+    await socket.send_json_to({"action": "edit", "message": str(first[0].pk), "text": "a bear"})
+    await view.drain(socket, until=lambda v: any("Only your last message can be edited" in f for f in v.frames))
+    assert len(await messages_of(session)) == len(stored)
+    await socket.disconnect()
+
+
+async def test_regenerate_folds_the_reply_and_the_specialist_answers_again(open_socket, alice, fake_ollama):
+    session = await make_session(alice, idea="a fox in the snow")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    first = await stored_when(session, _round_answered)
+    frame = first[2]
+    await socket.send_json_to({"action": "retake", "message": str(frame.pk)})
+    stored = await stored_when(session, lambda ms: len(ms) == 6 and ms[-1].status == Message.Status.COMPLETE)
+    request, again = stored[4], stored[5]
+    assert (request.kind, request.asks_id, again.role) == (Message.Kind.RETAKE, frame.pk, Role.COMPOSITION)
+    assert stored[2].superseded_by_id == request.pk
+    await view.drain(socket, until=lambda v: any("You asked Frame for another take." in f for f in v.frames))
+    await socket.disconnect()
+
+
+async def test_continue_has_the_specialist_go_on_from_a_cut_reply(open_socket, alice, fake_ollama):
+    from tests.fakes.ollama import long_responder
+
+    fake_ollama.responder = long_responder
+    session = await make_session(alice, idea="a fox in the snow")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    first = await stored_when(session, _round_answered)
+    luna = first[1]
+    assert luna.metadata.get("cut") is True
+    await view.drain(
+        socket, until=lambda v: any(f'value="{luna.pk}"' in f and ">Continue</button>" in f for f in v.frames)
+    )
+    await socket.send_json_to({"action": "go_on", "message": str(luna.pk)})
+    stored = await stored_when(session, lambda ms: len(ms) == 6 and ms[-1].status == Message.Status.COMPLETE)
+    assert stored[4].kind == Message.Kind.GO_ON and stored[5].role == Role.STYLE
+    asked = fake_ollama.chat_requests()[-1]["json"]["messages"][-1]["content"]
+    assert "Go on from exactly there" in asked and luna.content.strip()[-40:] in asked
+    assert stored[1].superseded_by_id is None
+    await socket.send_json_to({"action": "go_on", "message": str(first[0].pk)})
+    await view.drain(socket, until=lambda v: any("not a reply a specialist can take again" in f for f in v.frames))
+    await socket.disconnect()

@@ -159,6 +159,15 @@ def default_responder(body: dict) -> str:
     )
 
 
+def long_responder(body: dict) -> str:
+    """The default answer, but a chat reply runs on far past any reply limit (as a chatty model's does)."""
+    reply = default_responder(body)
+    if _schema_of(body) is not None:
+        return reply
+    # One sentence that never ends: nothing but the token limit stops it.
+    return reply.rstrip(".") + "".join(f", and then thought number {n} on the same light" for n in range(1, 120)) + "."
+
+
 def instance_of(schema: dict, *, topic: str = "the idea", key: str = "", root: dict | None = None):
     """A valid instance of a JSON schema (the subset structured-output callers use)."""
     root = root if root is not None else schema
@@ -822,11 +831,13 @@ def _named_responder(name: str, cannot_draw) -> Callable[[dict], str]:
     """A responder a standalone fake can be switched to: "default", or "team" (tests/fakes/critic.py)."""
     if name == "default":
         return default_responder
+    if name == "long":
+        return long_responder
     if name == "team":
         from tests.fakes.critic import TeamResponder  # it builds on this module's default responder
 
         return TeamResponder(cannot_draw=tuple(str(word) for word in cannot_draw))
-    raise ValueError(f"unknown responder {name!r}: 'default' or 'team'")
+    raise ValueError(f"unknown responder {name!r}: 'default', 'long' or 'team'")
 
 
 def reasoning_for(body: dict) -> str:
