@@ -6,6 +6,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
 
 from generations.forms import WorkflowUploadForm
 from generations.models import Generation, MediaOutput
@@ -127,15 +128,18 @@ def workflow_upload(request, session_id: int):
     if refused := over_the_limit(request, session, then=_settings_page(session)):
         return refused
     form = WorkflowUploadForm(request.POST, request.FILES)
-    if form.is_valid():
+    error = "" if form.is_valid() else form.error_text()
+    if not error:
         try:
             custom_workflow.save(session, form.cleaned_data["name"], form.raw(), form.targets())
         except custom_workflow.WorkflowInvalid as exc:
-            messages.error(request, f"The workflow was not saved: {exc}")
-        else:
-            messages.success(request, "Custom workflow saved. Choose “custom” on a brief to use it.")
-    else:
-        messages.error(request, f"The workflow was not saved: {form.error_text()}")
+            error = str(exc)
+    if error:
+        # From the page (htmx) the sentence goes next to the form, which keeps the file and fields entered.
+        return action_done(request, session, f"The workflow was not saved: {error}", then=_settings_page(session))
+    messages.success(request, "Custom workflow saved. Choose “custom” on a brief to use it.")
+    if request.htmx:
+        return HttpResponseClientRedirect(_settings_page(session))
     return redirect(_settings_page(session))
 
 

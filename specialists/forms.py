@@ -10,18 +10,6 @@ from studio.core.models import Session
 TITLE_MAX_CHARS = Session._meta.get_field("title").max_length
 
 
-CAPABILITY_WORDS = {"vision": "sees images", "thinking": "thinks first", "tools": "uses tools"}
-
-
-def model_choice(model) -> tuple[str, str]:
-    """A model as a choice, labelled with what its engine says it can do: "llava:7b — sees images"."""
-    caps = model.capabilities
-    if caps is None or not caps.known:
-        return model.name, model.name
-    can = [CAPABILITY_WORDS[label] for label in caps.labels()]
-    return model.name, f"{model.name} — {', '.join(can) if can else 'text only'}"
-
-
 class NewSessionForm(forms.Form):
     idea = forms.CharField(strip=True)
     title = forms.CharField(max_length=TITLE_MAX_CHARS, required=False, strip=True)
@@ -65,17 +53,42 @@ class SessionSettingsForm(forms.Form):
         required=False, label="Let the team ask one short question when your idea leaves something open"
     )
 
-    def __init__(self, *args, models: list[tuple[str, str]], **kwargs):
-        """``models``: (name, label) pairs, the label saying what the model can do."""
+    def __init__(self, *args, models: list[tuple[str, str]], default: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        choices = [("", "Default (the studio picks an installed model)"), *models]
-        self.model_fields = []
-        for role, persona in PERSONAS.items():
-            name = f"model_{role}"
-            self.fields[name] = forms.ChoiceField(
-                choices=choices, required=False, label=f"{persona.name} — {persona.title}"
-            )
-            self.model_fields.append(self[name])
+        self.model_fields = add_model_fields(self, models, default)
 
     def assignments(self) -> dict:
-        return {role: self.cleaned_data[f"model_{role}"] for role in PERSONAS if self.cleaned_data.get(f"model_{role}")}
+        return assignments_of(self.cleaned_data)
+
+
+def default_choice(default: str | None) -> tuple[str, str]:
+    """ "Default", saying which model it stands for while one is installed."""
+    return ("", f"Default ({default})" if default else "Default (the studio picks an installed model)")
+
+
+def add_model_fields(form: forms.Form, models: list[tuple[str, str]], default: str | None) -> list:
+    """A model choice per specialist; ``models``: (name, label) pairs, the label saying what the model can do."""
+    choices = [default_choice(default), *models]
+    bound = []
+    for role, persona in PERSONAS.items():
+        name = f"model_{role}"
+        form.fields[name] = forms.ChoiceField(
+            choices=choices, required=False, label=f"{persona.name} — {persona.title}"
+        )
+        bound.append(form[name])
+    return bound
+
+
+def assignments_of(cleaned_data: dict) -> dict:
+    return {role: cleaned_data[f"model_{role}"] for role in PERSONAS if cleaned_data.get(f"model_{role}")}
+
+
+class TeamModelsForm(forms.Form):
+    """The team bar's model picker: each specialist's model, nothing else."""
+
+    def __init__(self, *args, models: list[tuple[str, str]], default: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.model_fields = add_model_fields(self, models, default)
+
+    def assignments(self) -> dict:
+        return assignments_of(self.cleaned_data)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("sessions/<int:session_id>/", views.studio, name="studio"),
     path("sessions/<int:session_id>/settings/", views.session_settings, name="session_settings"),
     path("sessions/<int:session_id>/delete/", views.session_delete, name="session_delete"),
+    path("sessions/<int:session_id>/team/models/", views.team_models, name="team_models"),
     path("sessions/<int:session_id>/team/<str:role>/mute/", views.team_mute, name="team_mute"),
     path("sessions/<int:session_id>/briefs/<int:message_id>/generate/", views.generate_from_brief, name="generate"),
     path("generations/<int:generation_id>/refine/", views.refine, name="refine"),

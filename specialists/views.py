@@ -1,4 +1,3 @@
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -7,19 +6,19 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap, retarget
 
 from generations.forms import BriefForm
 from generations.models import Generation
 from generations.services import family_settings, generate
 from generations.services.brief import BriefError
 from generations.views import action_done, over_the_limit
-from specialists.forms import NewSessionForm, SessionSettingsForm, model_choice
+from specialists.forms import NewSessionForm, SessionSettingsForm, TeamModelsForm
 from specialists.models import Conversation, Message, ModelPull, Phase, RefineLoop, Role
 from specialists.personas import PERSONAS
 from specialists.services import (
     chat_html,
     engines,
-    llm,
     open_decisions,
     pulls,
     results,
@@ -28,6 +27,7 @@ from specialists.services import (
     supervisor,
 )
 from specialists.services import refine_loop as refine_loop_service
+from specialists.services.model_options import model_options
 from specialists.services.phases import plan_for
 from specialists.services.turns import is_paused, turn_cue
 from studio.core.models import Session
@@ -81,11 +81,7 @@ def studio(request, session_id: int):
 @require_http_methods(["GET", "POST"])
 def session_settings(request, session_id: int):
     session = _owned(request, session_id)
-    installed, notice = async_to_sync(llm.list_models)()
-    choices = [model_choice(m) for m in installed]
-    # Keep assignments to models that are not installed visible, so they can be changed.
-    names = {name for name, _ in choices}
-    choices += [(m, f"{m} (not installed)") for m in session.model_assignments.values() if m and m not in names]
+    models = model_options(session)
     rounds = session.settings.get("rounds", {})
     initial = {
         "title": session.title,
@@ -101,7 +97,7 @@ def session_settings(request, session_id: int):
     }
     if request.method == "POST" and (refused := over_the_limit(request, session, then=request.path)):
         return refused
-    form = SessionSettingsForm(request.POST or None, initial=initial, models=choices)
+    form = SessionSettingsForm(request.POST or None, initial=initial, models=models.choices, default=models.default)
     if request.method == "POST" and form.is_valid():
         sessions.update_settings(session, form.cleaned_data, form.assignments())
         messages.success(request, "Settings saved.")
@@ -110,8 +106,8 @@ def session_settings(request, session_id: int):
     context = {
         "session": session,
         "form": form,
-        "engine_notice": notice,
-        "models": installed,
+        "engine_notice": models.notice,
+        "models": models.installed,
         "pulls": ModelPull.objects.filter(requested_by=request.user)[:PULLS_SHOWN],
         "family_servers": family_settings.servers(request.user.pk),
         "model_rows": family_settings.model_rows(request.user.pk),
@@ -205,6 +201,31 @@ def refine_loop(request, session_id: int, loop_id: int):
     reviewing.tell_sync(session.pk, outcome)
     supervisor.wake_sync(loop.conversation_id)
     return action_done(request, session)
+
+
+@require_http_methods(["GET", "POST"])
+def team_models(request, session_id: int):
+    """The team bar's model picker: GET the form (loaded when opened), POST to give specialists their models."""
+    session = _owned(request, session_id)
+    models = model_options(session)
+    initial = {f"model_{role}": model for role, model in session.model_assignments.items()}
+    form = TeamModelsForm(request.POST or None, initial=initial, models=models.choices, default=models.default)
+    if request.method == "POST":
+        if refused := over_the_limit(request, session):
+            return refused
+        if form.is_valid():
+            sessions.assign_models(session, form.assignments())
+            if request.htmx:
+                return render(
+                    request, "specialists/_team.html", {"session": session, **chat_html.team_context(session)}
+                )
+            return redirect(session)
+    context = {"session": session, "form": form, "engine_notice": models.notice}
+    if request.method == "GET":
+        return render(request, "specialists/_team_models.html", context)
+    # The refusal goes back into the open picker, not over the team bar.
+    response = render(request, "specialists/_team_models.html", context, status=400)
+    return reswap(retarget(response, "#team-models-panel"), "innerHTML")
 
 
 @require_POST

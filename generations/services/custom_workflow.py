@@ -200,6 +200,34 @@ def apply_to_graph(graph: dict, mapping: dict, brief: dict) -> dict:
     return applied
 
 
+# How the card names the brief values a custom workflow can take; the card's other choices never reach it.
+FIELD_WORDS = {
+    "positive_prompt": "prompt",
+    "negative_prompt": "negative prompt",
+    "seed": "seed",
+    "width": "width",
+    "height": "height",
+    "steps": "steps",
+}
+NEVER_TAKEN = "the model, style, LoRAs, CFG, sampler and scheduler"
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def card_note(session) -> str:
+    """What the brief card says about the session's custom workflow: which of its values it takes ("" without one)."""
+    workflow = CustomWorkflow.objects.filter(session=session).first()
+    if workflow is None:
+        return ""
+    taken = [FIELD_WORDS[field] for field in CustomWorkflow.MAPPABLE if field in workflow.mapping]
+    ignored = [FIELD_WORDS[field] for field in CustomWorkflow.MAPPABLE if field not in workflow.mapping]
+    takes = f"takes only the {_listed(taken)} from this card" if taken else "takes nothing from this card"
+    also = f"the {_listed(ignored)}, as well as " if ignored else ""
+    return f"“My custom workflow” ({workflow.name}) {takes}; it ignores {also}{NEVER_TAKEN}."
+
+
 def takes_prompt(workflow: CustomWorkflow) -> bool:
     return "positive_prompt" in workflow.mapping
 

@@ -133,3 +133,41 @@ def test_a_workflow_with_a_node_the_server_lacks_is_refused_before_it_is_sent(
         refused.value
     )
     assert not Generation.objects.exists() and fake_comfyui.prompts == []
+
+
+def htmx_upload(client, session, content, **mapping):
+    data = {"name": "Mine", "workflow": SimpleUploadedFile("wf.json", content, "application/json")}
+    data.update({f"map_{k}": v for k, v in mapping.items()})
+    return client.post(reverse("generations:workflow_upload", args=[session.pk]), data, HTTP_HX_REQUEST="true")
+
+
+def test_from_the_page_a_refusal_comes_back_beside_the_form_and_nothing_is_stored(alice_client, alice_session):
+    response = htmx_upload(alice_client, alice_session, json.dumps(graph()).encode(), positive_prompt="99.text")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'role="alert"' in html and "node 99 is not in the workflow" in html
+    assert "<form" not in html, "the form on the page stays as it is, with the file and fields entered"
+    assert not CustomWorkflow.objects.filter(session=alice_session).exists()
+
+
+def test_from_the_page_a_saved_workflow_reloads_the_settings(alice_client, alice_session):
+    response = htmx_upload(alice_client, alice_session, json.dumps(graph()).encode(), positive_prompt="2.text")
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == reverse("specialists:session_settings", args=[alice_session.pk])
+    assert CustomWorkflow.objects.filter(session=alice_session).exists()
+
+
+def test_the_brief_card_says_which_values_the_custom_workflow_takes_and_ignores(alice_session):
+    from generations.services.custom_workflow import card_note
+
+    assert card_note(alice_session) == ""
+    CustomWorkflow.objects.create(
+        session=alice_session,
+        name="Ink",
+        graph=graph(),
+        mapping={"positive_prompt": ["2", "text"], "seed": ["5", "seed"]},
+    )
+    assert card_note(alice_session) == (
+        "“My custom workflow” (Ink) takes only the prompt and seed from this card; it ignores the negative prompt, "
+        "width, height and steps, as well as the model, style, LoRAs, CFG, sampler and scheduler."
+    )

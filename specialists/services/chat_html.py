@@ -7,7 +7,7 @@ untrusted). Fragments pushed over the websocket carry hx-swap-oob.
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from generations.services import families
+from generations.services import custom_workflow, families
 from generations.services.brief_card import card_options
 from generations.services.brief_spec import LIMITS
 from generations.services.cards import card_context
@@ -49,7 +49,8 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         context["brief"] = message.brief or {}
         context["options"] = card_options(context["catalog"], context["brief"])
         context["limits"] = LIMITS
-        context["has_custom_workflow"] = hasattr(message.conversation.session, "custom_workflow")
+        context["custom_workflow_note"] = custom_workflow.card_note(message.conversation.session)
+        context["has_custom_workflow"] = bool(context["custom_workflow_note"])
         latest = latest_brief(message.conversation)
         context["live_brief"] = latest is None or latest.pk == message.pk
         context["changes"] = _revision_changes(message)
@@ -62,7 +63,13 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
 
 def team_context(session: Session) -> dict:
     muted = muted_roles(session.settings)
-    return {"team": [{"persona": persona, "muted": role in muted} for role, persona in PERSONAS.items()]}
+    models = session.model_assignments
+    return {
+        "team": [
+            {"persona": persona, "muted": role in muted, "model": models.get(role, "")}
+            for role, persona in PERSONAS.items()
+        ]
+    }
 
 
 def _revision_changes(message: Message) -> list[str]:

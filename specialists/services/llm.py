@@ -220,6 +220,11 @@ async def _fallback() -> LLMClient | None:
     return None
 
 
+def default_model(installed: list[ModelInfo]) -> str | None:
+    """The model a specialist with no model of its own speaks through, among ``installed``."""
+    return _pick(None, installed, strict=False, pull_hint=False) if installed else None
+
+
 async def list_models() -> tuple[list[ModelInfo], str | None]:
     """Models of the active engine, each with its capabilities, and, when the studio is not on Ollama as
     expected, a notice saying why."""

@@ -33,6 +33,12 @@ def update_settings(session: Session, data: dict, assignments: dict) -> None:
     session.save(update_fields=["title", "model_assignments", "settings", "updated_at"])
 
 
+def assign_models(session: Session, assignments: dict) -> None:
+    """Each specialist's model (absent: the default); the rest of the session stays as it is."""
+    session.model_assignments = assignments
+    session.save(update_fields=["model_assignments", "updated_at"])
+
+
 def set_muted(session: Session, role: str, muted: bool) -> None:
     """Add or take ``role`` out of the session's muted specialists (idempotent); the rest of the settings stay."""
     with transaction.atomic():

@@ -113,3 +113,17 @@ def test_an_earlier_brief_folds_away_and_can_be_used_again(alice_session, fake_c
     assert reverse("specialists:generate", args=[alice_session.pk, first.pk]) in folded
     live = render_message(second)
     assert "<details class=\"old-brief\">" not in live and ">Generate</button>" in live
+
+
+def test_with_a_custom_workflow_the_card_offers_it_and_says_what_it_ignores(alice_session, fake_comfyui):
+    from generations.models import CustomWorkflow
+
+    conversation = Conversation.objects.create(session=alice_session, phase=Phase.REVIEW)
+    brief = {"positive_prompt": "a fox", "checkpoint": "sd_xl_base_1.0.safetensors"}
+    message = conversation.append_message(Role.TECHNICAL, "", kind="brief", brief=brief)
+    html = render_message(message)
+    assert 'value="custom">My custom workflow' not in html and "workflow-note" not in html
+    CustomWorkflow.objects.create(session=alice_session, name="Ink <b>", graph={}, mapping={"seed": ["5", "seed"]})
+    html = render_message(message)
+    assert '<option value="custom">My custom workflow</option>' in html
+    assert "(Ink &lt;b&gt;) takes only the seed from this card; it ignores the prompt, negative prompt" in html

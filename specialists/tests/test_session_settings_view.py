@@ -10,6 +10,7 @@ def test_it_offers_every_installed_model_for_each_specialist(alice_client, alice
     for model in fake_ollama.models:
         assert f'value="{model}"' in html
     assert html.count('name="model_') == 5
+    assert html.count("Default (llama3.2)") == 5  # each "Default" says which model it stands for
 
 
 def test_it_assigns_models_and_conversation_settings(alice_client, alice_session, fake_ollama):

@@ -381,7 +381,9 @@ def shot(request):
     def _shot(page, step: str, *, full_page: bool = False) -> Path:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{request.node.name}-{step}")
         path = SHOT_DIR / f"{name}.png"
-        page.screenshot(path=str(path), full_page=full_page)
+        # caret="initial": hiding the caret leaves style="" on every input, which htmx then copies onto the
+        # element that replaces it, and the Content-Security-Policy (rightly) refuses that.
+        page.screenshot(path=str(path), full_page=full_page, caret="initial")
         return path
 
     return _shot
