@@ -34,6 +34,20 @@ def pytest_configure(config):
     open_terminal()
 
 
+def pytest_collection_modifyitems(config, items):
+    import inspect
+
+    for item in items:
+        function = getattr(item, "function", None)
+        if (
+            function is not None
+            and inspect.iscoroutinefunction(function)
+            and "_cancel_leftovers" not in item.fixturenames
+        ):
+            # Last, so it is torn down first, while the test's loop still runs (tests/fixtures/websockets.py).
+            item.fixturenames.append("_cancel_leftovers")
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
     from tests.watchdog import Watchdog

@@ -30,14 +30,22 @@ def open_terminal() -> None:
     _terminal = os.fdopen(os.dup(sys.__stderr__.fileno()), "w")
 
 
+def _open_loops() -> list:
+    # type(), not isinstance(): isinstance reads __class__, which sets up any lazy object (Django's settings,
+    # request.user...) from this thread, and an exception here would end the dump before it says anything.
+    return [obj for obj in gc.get_objects() if issubclass(type(obj), asyncio.AbstractEventLoop) and not obj.is_closed()]
+
+
 def dump_pending_tasks(name: str, out=None) -> None:
     out = out or _terminal
-    loops = [obj for obj in gc.get_objects() if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed()]
-    print(f"\n=== {name}: pending asyncio tasks", file=out)
-    for loop in loops:
-        for task in list(asyncio.all_tasks(loop)):
-            print(f"  {task!r}", file=out)
-            print("\n".join(_awaits(task.get_coro())), file=out)
+    print(f"\n=== {name}: pending asyncio tasks", file=out, flush=True)
+    try:
+        for loop in _open_loops():
+            for task in list(asyncio.all_tasks(loop)):
+                print(f"  {task!r}", file=out)
+                print("\n".join(_awaits(task.get_coro())), file=out)
+    except Exception as exc:  # noqa: BLE001 - the dump must say what stopped it rather than die silently
+        print(f"  (the dump stopped: {exc!r})", file=out)
     out.flush()
 
 
