@@ -2,7 +2,14 @@ from django import forms
 from django.conf import settings
 
 from generations.models import CustomWorkflow
-from generations.services.brief_spec import CUSTOM_ASPECT, LIMITS, MAX_LORAS, MAX_PROMPT_CHARS, MAX_SEED
+from generations.services.brief_spec import (
+    BATCH_COUNT,
+    CUSTOM_ASPECT,
+    LIMITS,
+    MAX_LORAS,
+    MAX_PROMPT_CHARS,
+    MAX_SEED,
+)
 from generations.services.generate import TEMPLATE_CHOICES
 from generations.workflows.families import ASPECTS
 from generations.workflows.styles import STYLES
@@ -42,6 +49,12 @@ class BriefForm(_ErrorText, forms.Form):
     style = forms.ChoiceField(
         choices=[("", "none"), *((key, style.label) for key, style in STYLES.items())], required=False
     )
+    count = forms.IntegerField(min_value=BATCH_COUNT.lo, max_value=BATCH_COUNT.hi, required=False, label="How many")
+    new_seed = forms.BooleanField(required=False, label="New seed each time")
+
+    def batch(self) -> dict:
+        """How many pictures, and whether each takes a new seed."""
+        return {"count": self.cleaned_data.get("count") or 1, "fresh_seed": bool(self.cleaned_data.get("new_seed"))}
 
     def clean_template(self):
         return self.cleaned_data.get("template") or "auto"
@@ -76,7 +89,8 @@ class BriefForm(_ErrorText, forms.Form):
 
     def brief(self) -> dict:
         data = {key: value for key, value in self.cleaned_data.items() if value is not None}
-        data.pop("template", None)
+        for choice in ("template", "count", "new_seed"):  # how to render, not what
+            data.pop(choice, None)
         if not data.get("aspect"):
             data.pop("aspect", None)
         return data

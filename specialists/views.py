@@ -169,7 +169,9 @@ def generate_from_brief(request, session_id: int, message_id: int):
     if not form.is_valid():
         return action_done(request, session, form.error_text())
     try:
-        generate.start_generation(session, form.brief(), user=request.user, template=form.cleaned_data["template"])
+        generate.start_batch(
+            session, form.brief(), user=request.user, template=form.cleaned_data["template"], **form.batch()
+        )
     except BriefError as exc:
         return action_done(request, session, f"Could not start the generation: {exc}.")
     return action_done(request, session)

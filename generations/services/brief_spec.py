@@ -35,6 +35,8 @@ LIMITS: dict[str, Bound] = {
     "lora_strength": Bound(-2, 2, ask=(0.2, 1.2), step=0.05),
 }
 MAX_LORAS = 3
+# Pictures one Generate makes from a brief, one job each.
+BATCH_COUNT = Bound(1, 4, ask=(1, 1))  # never asked of Pixel: the artist chooses on the card
 # The aspect a brief names: one of the family's trained sizes (families.ASPECTS), or the width and height as typed.
 CUSTOM_ASPECT = "custom"
 # The schema asks for sizes in multiples of 64 (what SD-class models are trained on); 8 is what they accept.

@@ -8,7 +8,7 @@ from django.utils import timezone
 from generations.models import Generation, MediaKind
 from generations.services import cards, dispatch, families, placement, runner
 from generations.services.brief import BriefError, is_video_checkpoint, normalize_brief
-from generations.services.brief_spec import CUSTOM_ASPECT
+from generations.services.brief_spec import BATCH_COUNT, CUSTOM_ASPECT, MAX_SEED
 from generations.services.catalog import get_catalog
 from generations.services.custom_workflow import apply_custom_workflow
 from generations.signals import generation_started
@@ -129,15 +129,35 @@ def start_generation(
     return generation
 
 
+def new_seed() -> int:
+    return random.randint(0, 2**32 - 1)
+
+
+def start_batch(
+    session: Session, brief: dict, *, user, template: str = "auto", count: int = 1, fresh_seed: bool = False
+) -> list[Generation]:
+    """``count`` pictures of one brief, a job each (spread over the servers): the brief's seed and the next ones,
+    or new random seeds with ``fresh_seed``. All start, or none."""
+    if not BATCH_COUNT.lo <= count <= BATCH_COUNT.hi:
+        raise BriefError(f"a brief makes {BATCH_COUNT.describe()} pictures at a time, not {count}")
+    seed = brief.get("seed")
+    if fresh_seed or not isinstance(seed, int) or isinstance(seed, bool):
+        seeds = [new_seed() for _ in range(count)]
+    else:
+        seeds = [(seed + offset) % (MAX_SEED + 1) for offset in range(count)]
+    with transaction.atomic():
+        return [start_generation(session, {**brief, "seed": one}, user=user, template=template) for one in seeds]
+
+
 def variation(generation: Generation, *, user) -> Generation:
-    brief = {**generation.parameters, "seed": random.randint(0, 2**32 - 1)}
+    brief = {**generation.parameters, "seed": new_seed()}
     return start_generation(generation.session, brief, user=user, template=generation.template, source=generation)
 
 
 def rework(generation: Generation, *, user) -> Generation:
     if not generation.outputs.filter(kind=MediaKind.IMAGE).exists():
         raise BriefError("only a finished image can be reworked")
-    brief = {**generation.parameters, "seed": random.randint(0, 2**32 - 1), "media_kind": "image"}
+    brief = {**generation.parameters, "seed": new_seed(), "media_kind": "image"}
     return start_generation(generation.session, brief, user=user, template="img2img", source=generation)
 
 

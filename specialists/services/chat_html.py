@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 
 from generations.services import custom_workflow, families
 from generations.services.brief_card import card_options
-from generations.services.brief_spec import LIMITS
+from generations.services.brief_spec import BATCH_COUNT, LIMITS
 from generations.services.cards import card_context
 from generations.services.catalog import get_catalog
 from specialists.models import PHASE_ORDER, Conversation, Message, Phase, Review, Role, artist_step
@@ -49,6 +49,7 @@ def message_context(message: Message, *, live_content: str | None = None) -> dic
         context["brief"] = message.brief or {}
         context["options"] = card_options(context["catalog"], context["brief"])
         context["limits"] = LIMITS
+        context["batch"] = BATCH_COUNT
         context["custom_workflow_note"] = custom_workflow.card_note(message.conversation.session)
         context["has_custom_workflow"] = bool(context["custom_workflow_note"])
         latest = latest_brief(message.conversation)

@@ -193,3 +193,64 @@ def test_it_refuses_a_lora_or_size_it_cannot_draw_saying_what_to_change_and_stor
     assert not Generation.objects.exists()
     brief_message.refresh_from_db()
     assert brief_message.brief == BRIEF
+
+
+def test_it_makes_as_many_pictures_as_asked_on_consecutive_seeds(
+    alice_client, brief_message, fake_comfyui, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = alice_client.post(url(brief_message), form(seed="41", count="3"), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    seeds = [g.parameters["seed"] for g in Generation.objects.order_by("pk")]
+    assert seeds == [41, 42, 43]
+    assert all("count" not in g.parameters and "new_seed" not in g.parameters for g in Generation.objects.all())
+    assert [card_of(g).generation_id for g in Generation.objects.order_by("pk")] == sorted(
+        Generation.objects.values_list("pk", flat=True)
+    )
+
+
+def test_with_a_new_seed_each_time_the_cards_seed_is_not_used(
+    alice_client, brief_message, fake_comfyui, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        alice_client.post(url(brief_message), form(seed="41", count="2", new_seed="on"), HTTP_HX_REQUEST="true")
+    seeds = [g.parameters["seed"] for g in Generation.objects.all()]
+    assert len(seeds) == 2 and 41 not in seeds and len(set(seeds)) == 2
+
+
+@pytest.mark.parametrize(("count", "made"), [("1", 1), ("4", 4), ("", 1)])
+def test_the_count_is_taken_at_both_edges(
+    alice_client, brief_message, fake_comfyui, django_capture_on_commit_callbacks, count, made
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        response = alice_client.post(url(brief_message), form(count=count), HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and Generation.objects.count() == made
+
+
+@pytest.mark.parametrize("count", ["0", "5", "-1", "two"])
+def test_a_count_outside_one_to_four_is_refused_and_nothing_starts(alice_client, brief_message, fake_comfyui, count):
+    response = alice_client.post(url(brief_message), form(count=count), HTTP_HX_REQUEST="true")
+    assert response.status_code == 400 and "How many" in response.content.decode()
+    assert not Generation.objects.exists()
+
+
+def test_a_batch_that_cannot_all_start_starts_none(alice_session, fake_comfyui, monkeypatch):
+    from generations.services import generate
+    from generations.services.brief import BriefError
+
+    real = generate.start_generation
+    calls = []
+
+    def third_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise BriefError("the server went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(generate, "start_generation", third_fails)
+    brief = {**BRIEF, "checkpoint": "sd_xl_base_1.0.safetensors"}
+    with pytest.raises(BriefError):
+        generate.start_batch(alice_session, brief, user=alice_session.owner, count=3)
+    assert not Generation.objects.exists()
+    with pytest.raises(BriefError, match="1–4 pictures at a time, not 9"):
+        generate.start_batch(alice_session, brief, user=alice_session.owner, count=9)

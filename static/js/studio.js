@@ -74,6 +74,18 @@
     b.setAttribute("aria-expanded", open ? "true" : "false");
   });
 
+  // "Roll" on a brief card: a random seed, kept for the next Generate.
+  document.addEventListener("click", function (e) {
+    var b = e.target && e.target.closest ? e.target.closest(".roll-seed") : null;
+    if (!b || !b.form) { return; }
+    var seed = b.form.querySelector('input[name="seed"]');
+    var fresh = b.form.querySelector('input[name="new_seed"]');
+    var value = new Uint32Array(1);
+    window.crypto.getRandomValues(value);
+    if (seed) { seed.value = String(value[0]); }
+    if (fresh) { fresh.checked = false; }
+  });
+
   // A form that asks first (inline handlers are refused by the Content-Security-Policy).
   document.addEventListener("submit", function (e) {
     var question = e.target && e.target.dataset ? e.target.dataset.confirm : "";

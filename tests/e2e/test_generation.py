@@ -158,3 +158,35 @@ def test_the_brief_card_offers_the_installed_familys_presets_and_draws_with_them
     wait_generation(card)
     expect(card).to_contain_text("832×1216")
     shot(page, "drawn")
+
+
+def test_the_seed_is_kept_rolled_or_new_each_time_and_one_generate_makes_several_pictures(page, shot):
+    start_session(page, "Paper boats on a flooded street")
+    brief = skip_to_review(page)
+    seed = brief.locator('[name="seed"]')
+    expect(seed).to_be_visible()  # beside Generate, not folded with the numbers
+    seed.fill("1234")
+    brief.get_by_role("button", name="Pick a random seed").click()
+    expect(seed).not_to_have_value("1234")
+    rolled = int(seed.input_value())
+    assert 0 <= rolled < 2**32
+    brief.locator('[name="count"]').fill("2")
+    brief.scroll_into_view_if_needed()
+    shot(page, "seed-and-count")
+    brief.get_by_role("button", name="Generate").click()
+    expect(generation_cards(page)).to_have_count(2)
+    cards = [generation_cards(page).nth(i) for i in range(2)]
+    for card in cards:
+        wait_generation(card)
+    assert sorted(seed_of(card) for card in cards) == [rolled, rolled + 1]
+    shot(page, "two-pictures")
+
+    # A new seed each time: the card's seed is left alone and each picture gets its own.
+    brief = page.locator("#messages form.brief-card").last
+    brief.locator('[name="count"]').fill("1")
+    brief.get_by_label("New seed each time").check()
+    brief.get_by_role("button", name="Generate").click()
+    expect(generation_cards(page)).to_have_count(3)
+    third = generation_cards(page).nth(2)
+    wait_generation(third)
+    assert seed_of(third) not in (rolled, rolled + 1)
