@@ -2,6 +2,7 @@
 
 import base64
 import logging
+import math
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -55,7 +56,51 @@ def card_context(generation: Generation, *, oob: bool = False, eta: int | None =
         "restart_window": f"{settings.COMFYUI_RESTART_WINDOW:g}",
         # Which server runs it matters only when there is more than one.
         "server_label": server_label(generation.server) if len(settings.COMFYUI_URLS) > 1 else "",
+        "queue_place": queue_place(generation),
+        "preview_ratio": preview_ratio(generation),
     }
+
+
+def preview_ratio(generation: Generation) -> tuple[int, int]:
+    """The result's aspect ratio in small numbers (1216×832 → 19×13): the live preview's frame."""
+    width, height = generation.parameters.get("width"), generation.parameters.get("height")
+    if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
+        return (1, 1)
+    common = math.gcd(width, height)
+    return (width // common, height // common)
+
+
+# Queued cards whose place in line is redrawn when a job ahead of them ends (the rest wait for their turn).
+QUEUE_CARDS_PUSHED = 20
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _unfinished_before(generation: Generation):
+    ahead = Generation.objects.filter(
+        status__in=(Generation.Status.QUEUED, Generation.Status.RUNNING), pk__lt=generation.pk
+    )
+    return ahead.filter(server=generation.server) if generation.server else ahead
+
+
+def queue_place(generation: Generation) -> str:
+    """"2nd" while one job is ahead of this queued one on its server; "" when it is next or not waiting."""
+    if generation.status != Generation.Status.QUEUED:
+        return ""
+    ahead = _unfinished_before(generation).count()
+    return _ordinal(ahead + 1) if ahead else ""
+
+
+def push_queue_places(server: str) -> None:
+    """A job on ``server`` ended: the queued cards behind it move up a place."""
+    waiting = Generation.objects.filter(status=Generation.Status.QUEUED)
+    if server:
+        waiting = waiting.filter(server=server)
+    for generation in waiting.order_by("pk")[:QUEUE_CARDS_PUSHED]:
+        push_progress(generation)
 
 
 def server_label(server: str) -> str:

@@ -52,6 +52,7 @@ WEBSOCKET_OUTPUT = "SaveImageWebsocket"
 def finish(generation: Generation) -> None:
     generation.refresh_from_db()
     cards.push_card(generation)
+    cards.push_queue_places(generation.server)
     generation_finished.send(sender=Generation, generation=generation)
 
 

@@ -99,3 +99,39 @@ def test_a_moved_job_says_why_on_its_card_until_it_finishes(make_generation):
     generation.refresh_from_db()
     assert generation.complete()
     assert "stopped answering" not in render_card(generation)
+
+
+def test_a_queued_card_says_its_place_in_line_on_its_server(make_generation, settings):
+    settings.COMFYUI_URLS = ["http://gpu-a:8188", "http://gpu-b:8188"]
+    first, second, third, elsewhere = (make_generation() for _ in range(4))
+    Generation.objects.filter(pk__in=[first.pk, second.pk, third.pk]).update(server="http://gpu-a:8188")
+    Generation.objects.filter(pk=elsewhere.pk).update(server="http://gpu-b:8188")
+    Generation.objects.filter(pk=first.pk).update(status="running")
+    for generation in (first, second, third, elsewhere):
+        generation.refresh_from_db()
+    assert "in line" not in render_card(first)
+    assert "2nd in line on gpu-a:8188…" in render_card(second)
+    assert "3rd in line on gpu-a:8188…" in render_card(third)
+    assert "Waiting for ComfyUI on gpu-b:8188…" in render_card(elsewhere)  # nobody ahead on its server
+
+
+def test_when_a_job_ends_the_cards_behind_it_move_up(make_generation, listener):
+    from generations.services import runner
+
+    first, second = make_generation(), make_generation()
+    Generation.objects.filter(pk=first.pk).update(status="running")
+    second.refresh_from_db()
+    assert "2nd in line" in render_card(second)
+    Generation.objects.filter(pk=first.pk).update(status="complete")
+    runner.finish(first)
+    progress = f'id="generation-{second.pk}-progress"'
+    events = listener.drain(until=lambda got: any(progress in str(e.get("html", "")) for e in got))
+    pushed = next(str(e["html"]) for e in events if progress in str(e.get("html", "")))
+    assert "Waiting for ComfyUI" in pushed and "in line" not in pushed
+
+
+def test_the_live_preview_is_framed_in_the_results_shape(make_generation):
+    wide = make_generation(checkpoint="sd_xl_base_1.0.safetensors", width=1216, height=832)
+    assert '<canvas width="19" height="13"' in render_card(wide)
+    square = make_generation(width=512, height=512)
+    assert '<canvas width="1" height="1"' in render_card(square)
