@@ -86,6 +86,37 @@
     if (fresh) { fresh.checked = false; }
   });
 
+  // The status line a screen reader hears: who started or finished talking (the chat itself is not live,
+  // or every streamed token would be read out).
+  var talking = {};
+  function speakerOf(article) {
+    var name = article.querySelector(".bubble header strong");
+    return name ? name.textContent.trim() : "";
+  }
+  function sayStatus() {
+    var status = document.getElementById("team-status");
+    var m = document.getElementById("messages");
+    if (!status || !m) { return; }
+    var now = {}, said = [];
+    m.querySelectorAll("article.msg.is-streaming").forEach(function (a) {
+      now[a.id] = speakerOf(a);
+      if (!talking[a.id]) { said.push(now[a.id] + " is replying"); }
+    });
+    Object.keys(talking).forEach(function (id) {
+      if (now[id]) { return; }
+      var a = document.getElementById(id);
+      var how = a && a.classList.contains("is-failed") ? " could not answer" :
+        a && a.classList.contains("is-interrupted") ? " was interrupted" : " finished";
+      said.push(talking[id] + how);
+    });
+    talking = now;
+    if (said.length) { status.textContent = said.join(". ") + "."; }
+  }
+  document.addEventListener("htmx:wsAfterMessage", sayStatus);
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("#messages article.msg.is-streaming").forEach(function (a) { talking[a.id] = speakerOf(a); });
+  });
+
   // A form that asks first (inline handlers are refused by the Content-Security-Policy).
   document.addEventListener("submit", function (e) {
     var question = e.target && e.target.dataset ? e.target.dataset.confirm : "";

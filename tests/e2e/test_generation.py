@@ -166,7 +166,7 @@ def test_the_seed_is_kept_rolled_or_new_each_time_and_one_generate_makes_several
     seed = brief.locator('[name="seed"]')
     expect(seed).to_be_visible()  # beside Generate, not folded with the numbers
     seed.fill("1234")
-    brief.get_by_role("button", name="Pick a random seed").click()
+    brief.get_by_role("button", name="Roll a random seed").click()
     expect(seed).not_to_have_value("1234")
     rolled = int(seed.input_value())
     assert 0 <= rolled < 2**32
