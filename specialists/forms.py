@@ -49,6 +49,9 @@ class SessionSettingsForm(forms.Form):
     refine_threshold = forms.IntegerField(
         required=False, min_value=1, max_value=SCORE_MAX, label="Auto-refine stops at this score (of 10)"
     )
+    auto_continue = forms.BooleanField(
+        required=False, label="Move on to the next phase by itself when a round ends, instead of waiting for you"
+    )
     clarify = forms.BooleanField(
         required=False, label="Let the team ask one short question when your idea leaves something open"
     )

@@ -93,6 +93,7 @@ def session_settings(request, session_id: int):
         "refine_attempts": refine_loop_service.setting_of(session).max_attempts,
         "refine_threshold": refine_loop_service.setting_of(session).threshold,
         "clarify": open_decisions.wanted(session),
+        "auto_continue": session.settings.get("auto_continue") is True,
         **{f"model_{role}": model for role, model in session.model_assignments.items()},
     }
     if request.method == "POST" and (refused := over_the_limit(request, session, then=request.path)):

@@ -105,6 +105,10 @@ def image_family(catalog: Catalog, model: str | None) -> Family | None:
     return family if family is not None and family.kind == IMAGE else None
 
 
+# The brief's summary of the agreed direction: two short sentences at most.
+SUMMARY_CHARS = 240
+
+
 def brief_schema(catalog: Catalog, *, max_tokens: int | None = None, model: str | None = None) -> dict:
     """What Pixel fills in: only installed models, LoRAs and style presets; sizes from the trained sizes of
     ``model``'s family (the brief's current model; else the first installed)."""
@@ -125,6 +129,9 @@ def brief_schema(catalog: Catalog, *, max_tokens: int | None = None, model: str 
         return {"type": "integer", "enum": sorted({size[index] for size in family.sizes.values()})}
 
     properties = {
+        # First, so a model writes it before the numbers: what the team agreed on, for the artist to read
+        # (not needed to render, so not required).
+        "summary": {"type": "string", "maxLength": SUMMARY_CHARS},
         "positive_prompt": {"type": "string", "minLength": 10, "maxLength": positive_chars},
         "negative_prompt": {"type": "string", "maxLength": negative_chars},
         "checkpoint": choice(models),

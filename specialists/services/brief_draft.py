@@ -3,7 +3,7 @@ completed from the conversation, and always about the artist's idea."""
 
 import re
 
-from generations.services.brief import BriefError, fit_to_family, parse
+from generations.services.brief import SUMMARY_CHARS, BriefError, fit_to_family, parse
 from generations.services.brief import normalize_brief as normalize
 from generations.services.brief_spec import MAX_PROMPT_CHARS
 from specialists.services.reply_text import SPEAKER_NAMES
@@ -71,3 +71,27 @@ def usable_brief(raw, catalog, idea: str) -> tuple[dict, list[str]]:
         data["negative_prompt"] = _own_words(data["negative_prompt"])
     brief, warnings = normalize(data, catalog)
     return fit_to_family(brief, catalog, warnings), notes + warnings
+
+
+BRIEF_INVITATION = "Edit anything, then press Generate — or tell us what to change."
+
+
+def summary_of(raw) -> str:
+    """Pixel's summary of what the team agreed on, as the brief's own words ("" when it wrote none)."""
+    try:
+        written = parse(raw).get("summary")
+    except BriefError:
+        return ""
+    if not isinstance(written, str):
+        return ""
+    text = " ".join(written.split())
+    if len(text) > SUMMARY_CHARS:
+        cut = text[:SUMMARY_CHARS]
+        text = cut[: cut.rfind(". ") + 1] if ". " in cut else cut.rsplit(" ", 1)[0] + "…"
+    return text
+
+
+def brief_words(raw) -> str:
+    """What Pixel's brief message says above its card: the agreed direction, then what the artist can do."""
+    summary = summary_of(raw)
+    return f"{summary}\n\n{BRIEF_INVITATION}" if summary else f"Here is the brief. {BRIEF_INVITATION}"

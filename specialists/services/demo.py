@@ -8,6 +8,7 @@ from PIL import Image, ImageDraw
 
 from generations.models import Generation, MediaKind, MediaOutput
 from specialists.models import Actor, Conversation, Message, Phase, Role
+from specialists.services.brief_draft import BRIEF_INVITATION
 from studio.core.models import Session
 
 DEMO_KEY = "lighthouse-demo-v1"
@@ -79,7 +80,7 @@ def seed_demo(user) -> tuple[Session, bool]:
         conversation.move_to(phase, by=Actor.TEAM)
     conversation.append_message(
         Role.TECHNICAL,
-        "Here is the brief. Edit anything, then press Generate — or tell us what to change.",
+        f"Here is the brief. {BRIEF_INVITATION}",
         kind=Message.Kind.BRIEF,
         brief=_BRIEF,
         metadata={"warnings": []},

@@ -12,7 +12,7 @@ from generations.services.catalog import get_catalog
 from specialists.models import Actor, Conversation, Message, Phase, Role
 from specialists.personas import PERSONAS
 from specialists.services import clarifying, gpu_handoff, llm, notify, reply_requests, replying, reviewing
-from specialists.services.brief_draft import usable_brief
+from specialists.services.brief_draft import brief_words, usable_brief
 from specialists.services.context import latest_image_bytes
 from specialists.services.reply_text import (
     RUNAWAY_CHARS_PER_TOKEN,
@@ -139,7 +139,7 @@ async def draft_brief(conversation: Conversation, step: Step, *, cue: str = BRIE
             meta.update(kind=Message.Kind.BRIEF, brief=brief, warnings=warnings)
             if earlier is not None:
                 meta["revises"] = earlier.pk  # its card shows what changed
-            result.content = "Here is the brief. Edit anything, then press Generate — or tell us what to change."
+            result.content = brief_words(result.content)
     await replying.settle(message, session_id, result, meta)
     if earlier is not None and meta.get("kind") == Message.Kind.BRIEF:
         await notify.message_changed(session_id, earlier.pk)  # it folds away: this one is live now

@@ -29,6 +29,7 @@ def update_settings(session: Session, data: dict, assignments: dict) -> None:
             "threshold": data.get("refine_threshold") or refine_loop.DEFAULT_THRESHOLD,
         },
         "clarify": bool(data.get("clarify")),
+        "auto_continue": bool(data.get("auto_continue")),
     }
     session.save(update_fields=["title", "model_assignments", "settings", "updated_at"])
 

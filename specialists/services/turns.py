@@ -79,7 +79,8 @@ def next_step(conversation: Conversation) -> Step | None:
             return Step("speak", anchor.pk, voices, independent=plan.independent)
     if phase == Phase.SYNTHESIS:
         return Step("advance", anchor.pk, to_phase=Phase.REVIEW)
-    if phase in (Phase.IDEATION, Phase.REFINEMENT) and conversation.round >= plan.max_rounds:
+    moves_on = conversation.session.settings.get("auto_continue") is True
+    if phase in (Phase.IDEATION, Phase.REFINEMENT) and (moves_on or conversation.round >= plan.max_rounds):
         return Step("advance", anchor.pk, to_phase=artist_step(phase, "advance"))
     return None
 

@@ -42,3 +42,31 @@ def test_no_prompt_at_all_starts_from_the_idea_and_nothing_gives_a_clear_error()
 
     with pytest.raises(BriefError, match="no positive prompt"):
         usable_brief("", CATALOG, "")
+
+
+def test_pixels_summary_opens_the_brief_and_stays_out_of_the_render():
+    import json
+
+    from specialists.services.brief_draft import BRIEF_INVITATION, brief_words
+
+    raw = json.dumps({"summary": "  The team chose a red fox\n under amber light. ", "positive_prompt": IDEA})
+    assert brief_words(raw) == f"The team chose a red fox under amber light.\n\n{BRIEF_INVITATION}"
+    brief, _ = usable_brief(raw, CATALOG, IDEA)
+    assert "summary" not in brief
+
+
+@pytest.mark.parametrize("raw", ["prose, no JSON", '{"positive_prompt": "x"}', '{"summary": 12}', '{"summary": "   "}'])
+def test_without_a_summary_the_brief_says_so_plainly(raw):
+    from specialists.services.brief_draft import BRIEF_INVITATION, brief_words
+
+    assert brief_words(raw) == f"Here is the brief. {BRIEF_INVITATION}"
+
+
+def test_a_long_summary_is_cut_at_a_sentence():
+    import json
+
+    from specialists.services.brief_draft import summary_of
+
+    long = "The fox sleeps. " * 30
+    summary = summary_of(json.dumps({"summary": long}))
+    assert len(summary) <= 240 and summary.endswith("The fox sleeps.")

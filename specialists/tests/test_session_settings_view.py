@@ -21,6 +21,7 @@ def test_it_assigns_models_and_conversation_settings(alice_client, alice_session
         "ideation_rounds": "3",
         "refinement_rounds": "2",
         "concurrent": "on",
+        "auto_continue": "on",
     }
     response = alice_client.post(url(alice_session), data)
     assert response.status_code == 302
@@ -29,6 +30,7 @@ def test_it_assigns_models_and_conversation_settings(alice_client, alice_session
     assert alice_session.model_assignments == {"style": fake_ollama.models[1], "critic": fake_ollama.models[0]}
     assert alice_session.settings["rounds"] == {"ideation": 3, "refinement": 2}
     assert alice_session.settings["concurrent"] is True
+    assert alice_session.settings["auto_continue"] is True
 
 
 def test_it_rejects_a_model_that_is_not_installed(alice_client, alice_session, fake_ollama):

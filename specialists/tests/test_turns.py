@@ -201,3 +201,21 @@ def test_muting_does_not_stop_pixels_brief(conversation):
     put_in_phase(conversation, Phase.SYNTHESIS)
     say(conversation, Role.USER, "go", opens_turn=True)
     assert next_step(conversation).kind == "brief"
+
+
+def test_with_auto_continue_a_finished_round_moves_on_by_itself(conversation):
+    conversation.session.settings = {"auto_continue": True}
+    conversation.session.save()
+    say(conversation, Role.USER, "idea")
+    for role in (Role.STYLE, Role.COMPOSITION, Role.STORY):
+        say(conversation, role)
+    step = next_step(conversation)
+    assert step.kind == "advance" and step.to_phase == Phase.REFINEMENT
+
+
+def test_auto_continue_still_waits_after_a_direct_question(conversation):
+    conversation.session.settings = {"auto_continue": True}
+    conversation.session.save()
+    say(conversation, Role.USER, "Luna, warmer or cooler?")
+    say(conversation, Role.STYLE, "Warmer.")
+    assert next_step(conversation) is None

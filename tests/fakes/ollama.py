@@ -231,7 +231,10 @@ def _number(schema: dict, *, integer: bool):
 
 
 def _string(schema: dict, *, topic: str, key: str) -> str:
-    text = f"{topic}, {key.replace('_', ' ')}" if key else topic
+    if key == "summary":  # a brief's summary reads as one
+        text = f"We agreed on this: {topic}."
+    else:
+        text = f"{topic}, {key.replace('_', ' ')}" if key else topic
     low, high = int(schema.get("minLength", 0)), schema.get("maxLength")
     while len(text) < low:
         text += " and more"
