@@ -11,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from generations.forms import WorkflowUploadForm
 from generations.models import Generation, MediaOutput
 from generations.services import custom_workflow, family_settings, generate
+from generations.services import gallery as gallery_service
 from generations.services.brief import BriefError
 from studio.core.models import Session
 from studio.core.services import action_limit
@@ -78,14 +79,63 @@ def reproduce(request, generation_id: int):
 
 
 def gallery(request, session_id: int):
+    """A session's gallery is the gallery filtered by that session."""
     session = _owned_session(request, session_id)
-    generations = (
-        Generation.objects.filter(session=session, outputs__isnull=False)
-        .distinct()
-        .prefetch_related("outputs")
-        .order_by("-created_at")
-    )
-    return render(request, "generations/gallery.html", {"session": session, "generations": generations})
+    return redirect(f"{reverse('generations:all_outputs')}?{gallery_service.Filters(session=session.pk).query()}")
+
+
+def all_outputs(request):
+    """Everything the artist made, filtered by session, kind and favourites, a page at a time."""
+    filters = gallery_service.Filters.from_query(request.GET)
+    sessions = Session.objects.filter(owner=request.user).order_by("-updated_at")
+    context = {
+        "page": gallery_service.page_of(request.user, filters, request.GET.get("page")),
+        "filters": filters,
+        "query": filters.query(),
+        "sessions": sessions,
+        "session": sessions.filter(pk=filters.session).first() if filters.session is not None else None,
+    }
+    return render(request, "generations/gallery.html", context)
+
+
+def _owned_output(request, output_id: int) -> MediaOutput:
+    outputs = MediaOutput.objects.select_related("generation__session")
+    return get_object_or_404(outputs, pk=output_id, generation__session__owner=request.user)
+
+
+def viewer(request, output_id: int):
+    """One output large, its parameters beside it, the newer and older ones a key away."""
+    output = _owned_output(request, output_id)
+    filters = gallery_service.Filters.from_query(request.GET)
+    newer, older = gallery_service.neighbours(request.user, output, filters)
+    context = {"output": output, "generation": output.generation, "newer": newer, "older": older}
+    return render(request, "generations/viewer.html", {**context, "query": filters.query()})
+
+
+@require_POST
+def favourite(request, output_id: int):
+    output = _owned_output(request, output_id)
+    gallery_service.set_favourite(output, request.POST.get("favourite") == "1")
+    if request.htmx:
+        return render(request, "generations/_favourite.html", {"output": output})
+    return redirect(_back_to_viewer(output, request))
+
+
+@require_POST
+def delete_output(request, output_id: int):
+    output = _owned_output(request, output_id)
+    filters = gallery_service.Filters.from_query(request.GET)
+    _, older = gallery_service.neighbours(request.user, output, filters)
+    gallery_service.delete(output)
+    messages.success(request, "Deleted. The generation's parameters stay in the chat.")
+    if older is not None:
+        return redirect(f"{reverse('generations:viewer', args=[older.pk])}?{filters.query()}")
+    return redirect(f"{reverse('generations:all_outputs')}?{filters.query()}")
+
+
+def _back_to_viewer(output: MediaOutput, request) -> str:
+    filters = gallery_service.Filters.from_query(request.GET)
+    return f"{reverse('generations:viewer', args=[output.pk])}?{filters.query()}"
 
 
 # A stored file opened on its own is a document of the studio's origin: it may show itself and nothing else.

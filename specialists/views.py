@@ -1,7 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -23,6 +22,7 @@ from specialists.services import (
     pulls,
     results,
     reviewing,
+    session_list,
     sessions,
     supervisor,
 )
@@ -32,7 +32,6 @@ from specialists.services.phases import plan_for
 from specialists.services.turns import is_paused, turn_cue
 from studio.core.models import Session
 
-SESSIONS_PER_PAGE = 25
 PULLS_SHOWN = 5
 
 
@@ -41,7 +40,7 @@ def _owned(request, session_id: int) -> Session:
 
 
 def _home(request, form: NewSessionForm, status: int = 200):
-    page = Paginator(Session.objects.filter(owner=request.user), SESSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    page = session_list.page_of(request.user, request.GET.get("page"))
     context = {"sessions": page, "form": form, "max_chars": settings.MESSAGE_MAX_CHARS}
     return render(request, "core/home.html", context, status=status)
 

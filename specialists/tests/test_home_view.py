@@ -53,7 +53,7 @@ def test_it_refuses_an_overlong_title_with_a_visible_error_and_keeps_the_idea(al
 
 
 def test_it_pages_the_session_list_so_every_session_can_be_reached(alice_client, alice):
-    from specialists.views import SESSIONS_PER_PAGE
+    from specialists.services.session_list import SESSIONS_PER_PAGE
 
     for number in range(SESSIONS_PER_PAGE + 3):
         Session.objects.create(owner=alice, title=f"Session number {number:03d}")
@@ -64,3 +64,22 @@ def test_it_pages_the_session_list_so_every_session_can_be_reached(alice_client,
     assert "Page 1 of 2" in first and 'href="?page=2"' in first
     assert "Page 2 of 2" in second and 'href="?page=1"' in second
     assert alice_client.get("/?page=junk").status_code == 200
+
+
+def test_each_session_shows_its_latest_picture_its_phase_and_is_newest_first(alice_client, alice, make_generation):
+    from generations.tests.test_gallery_view import stored_output
+    from specialists.models import Conversation, Phase
+
+    generation = make_generation()  # in alice's "Lighthouse at dusk", a generating conversation
+    stored_output(generation, name="old.png")
+    latest = stored_output(generation, name="new.png")
+    video = stored_output(generation, b"\x00", "clip.mp4", "video/mp4", kind="video")
+    quiet = Session.objects.create(owner=alice, title="Quiet one")
+    Conversation.objects.create(session=quiet, phase=Phase.REFINEMENT)
+    Session.objects.filter(pk=generation.session_id).update(updated_at="2026-01-01T00:00:00Z")
+    html = alice_client.get("/").content.decode()
+    assert f'src="{reverse("generations:media", args=[latest.pk])}"' in html
+    assert reverse("generations:media", args=[video.pk]) not in html  # a thumbnail is a picture
+    assert '<span class="badge">Generating</span>' in html and '<span class="badge">Refinement</span>' in html
+    assert html.index("Quiet one") < html.index("Lighthouse at dusk")
+    assert html.count('class="session-thumb is-empty"') == 1

@@ -117,6 +117,15 @@
     document.querySelectorAll("#messages article.msg.is-streaming").forEach(function (a) { talking[a.id] = speakerOf(a); });
   });
 
+  // The viewer: the arrow keys go to the newer and the older picture (not while typing).
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.altKey || e.ctrlKey || e.metaKey || (t && t.closest && t.closest("input, textarea, select, video"))) { return; }
+    var rel = e.key === "ArrowLeft" ? "prev" : e.key === "ArrowRight" ? "next" : "";
+    var link = rel ? document.querySelector('.viewer-nav a[rel="' + rel + '"]') : null;
+    if (link) { e.preventDefault(); link.click(); }
+  });
+
   // A form that asks first (inline handlers are refused by the Content-Security-Policy).
   document.addEventListener("submit", function (e) {
     var question = e.target && e.target.dataset ? e.target.dataset.confirm : "";

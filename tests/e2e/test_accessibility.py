@@ -89,10 +89,12 @@ def test_every_page_has_no_serious_accessibility_violation(axe_page, shot):
     page.set_viewport_size({"width": 1440, "height": 900})
 
     number = session_id(page)
+    output = card.locator(".outputs img").get_attribute("src").strip("/").split("/")[-1]
     for path, where in (
+        (f"/gallery/?session={number}", "gallery"),
+        (f"/gallery/{output}/", "viewer"),
         ("/", "home with a session"),
         (f"/sessions/{number}/settings/", "settings"),
-        (f"/sessions/{number}/gallery/", "gallery"),
         ("/engines/", "engines"),
         ("/sessions/999999/", "not found"),
     ):
