@@ -32,7 +32,11 @@ def test_a_direct_question_is_answered_by_that_specialist_alone_and_a_muted_one_
     answer = bubbles(page, "Frame").last
     assert int(answer.get_attribute("data-order")) > int(you.get_attribute("data-order"))
     expect(page.locator("#turn-cue")).to_contain_text("Your turn")
+    page.set_viewport_size({"width": 1440, "height": 900})
     shot(page, "direct-question")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "direct-question-phone")
+    page.set_viewport_size({"width": 1440, "height": 900})
 
     # Saga is muted from the team bar: the next round goes on without her, until the artist names her.
     saga = page.locator("#team li", has_text="Saga")

@@ -143,6 +143,12 @@ def test_the_brief_card_offers_the_installed_familys_presets_and_draws_with_them
     numbers.locator("summary").click()
     expect(numbers.locator('[name="width"]')).to_have_value("832")
     expect(numbers.locator('[name="height"]')).to_have_value("1216")
+    # Frames and FPS are a video's: shown only for a video brief.
+    expect(numbers.locator('[name="frames"]')).to_be_hidden()
+    brief.locator('[name="media_kind"]').select_option("video")
+    expect(numbers.locator('[name="frames"]')).to_be_visible()
+    brief.locator('[name="media_kind"]').select_option("image")
+    expect(numbers.locator('[name="fps"]')).to_be_hidden()
     numbers.locator('[name="width"]').fill("1000")
     expect(aspect).to_have_value("custom")
     aspect.select_option("portrait")
