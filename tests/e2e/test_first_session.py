@@ -39,7 +39,7 @@ def test_a_newcomer_starts_a_session_and_watches_the_team_stream_their_replies(p
     expect(page.locator("h1.session-title")).to_have_text(TITLE)
     expect(bubbles(page, "You").first).to_contain_text(IDEA)
     expect(current_phase(page)).to_have_text("Ideation")
-    team = page.locator(".team li")
+    team = page.locator(".team li:has(.avatar)")
     expect(team).to_have_count(5)
     for name, item in zip(TEAM, team.all(), strict=True):
         expect(item).to_contain_text(name)
