@@ -22,6 +22,7 @@ from tests.e2e.studio_page import (
     wait_connected,
     wait_generation,
     wait_idle,
+    wait_streaming_text,
 )
 
 pytestmark = pytest.mark.e2e
@@ -64,12 +65,16 @@ def check(page, where: str) -> None:
     assert not found, f"{where}: " + json.dumps(found, indent=1)
 
 
-def test_every_page_has_no_serious_accessibility_violation(axe_page, shot):
+def test_every_page_has_no_serious_accessibility_violation(axe_page, studio, shot):
     page = axe_page
     page.goto("/")
     check(page, "home (empty)")
 
+    studio.ollama.configure(token_delay=0.08)
     start_session(page, "A lighthouse keeper's cat watching the storm")
+    wait_streaming_text(page, "Luna", 5)
+    check(page, "studio while Luna is replying")
+    studio.ollama.configure(token_delay=0.01)
     for name in IDEATION_SPEAKERS:
         wait_complete(page, name, 1)
     wait_idle(page)
