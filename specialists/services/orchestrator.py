@@ -107,11 +107,8 @@ BRIEF_CUE = (
 async def draft_brief(conversation: Conversation, step: Step, *, cue: str = BRIEF_CUE) -> None:
     """Pixel writes the brief through the engine's JSON-schema mode; it appears as an editable card."""
     session_id = conversation.session_id
-    message = await replying.start_streaming(conversation, Role.TECHNICAL, Message.Kind.DRAFTING)
-    try:
-        client, model = await replying.resolve(conversation, Role.TECHNICAL)
-    except EngineError as exc:
-        await replying.settle(message, session_id, replying.failed(exc), {})
+    message, client, model = await replying.open_reply(conversation, Role.TECHNICAL, Message.Kind.DRAFTING)
+    if client is None:
         return
     catalog = await sync_to_async(_owners_catalog)(conversation)
     earlier = await _live_brief(conversation)  # a revised brief keeps to its model's family sizes

@@ -92,3 +92,15 @@ async def resolve(conversation: Conversation, role: str):
 
 def failed(exc: EngineError) -> StreamResult:
     return StreamResult("", Message.Status.FAILED, error=exc.message)
+
+
+async def open_reply(conversation: Conversation, role: str, kind: str):
+    """A streaming bubble for ``role`` and the engine to fill it: (message, client, model), or (message, None,
+    None) when the engine cannot be reached, the bubble already settled as failed with what to do."""
+    message = await start_streaming(conversation, role, kind)
+    try:
+        client, model = await resolve(conversation, role)
+    except EngineError as exc:
+        await settle(message, conversation.session_id, failed(exc), {})
+        return message, None, None
+    return message, client, model

@@ -14,7 +14,6 @@ from specialists.services.open_decisions import said_by_artist
 from specialists.services.reply_text import RUNAWAY_CHARS_PER_TOKEN, ReplyWatch
 from specialists.services.streaming import StreamResult, stream_reply
 from specialists.services.turns import Step
-from studio.errors import EngineError
 
 # A model to suggest when nothing installed can see: small, and its capabilities list "vision".
 VISION_SUGGESTION = "qwen2.5vl:3b"
@@ -81,11 +80,8 @@ def _settle_review(message: Message, anchor: Message, result: StreamResult, meta
 
 async def review_result(conversation: Conversation, step: Step) -> None:
     session_id = conversation.session_id
-    message = await replying.start_streaming(conversation, Role.CRITIC, Message.Kind.REVIEW)
-    try:
-        client, model = await replying.resolve(conversation, Role.CRITIC)
-    except EngineError as exc:
-        await replying.settle(message, session_id, replying.failed(exc), {})
+    message, client, model = await replying.open_reply(conversation, Role.CRITIC, Message.Kind.REVIEW)
+    if client is None:
         await _stop_loop(conversation, "Lens's model could not be reached")
         return
     caps = await llm.capabilities(client, model)
