@@ -176,23 +176,32 @@ def test_the_seed_is_kept_rolled_or_new_each_time_and_one_generate_makes_several
     expect(seed).not_to_have_value("1234")
     rolled = int(seed.input_value())
     assert 0 <= rolled < 2**32
-    brief.locator('[name="count"]').fill("2")
+    brief.locator('[name="aspect"]').select_option("landscape")  # SDXL's 1216×832
+    brief.locator('[name="count"]').fill("4")
     brief.scroll_into_view_if_needed()
     shot(page, "seed-and-count")
     brief.get_by_role("button", name="Generate").click()
-    expect(generation_cards(page)).to_have_count(2)
-    cards = [generation_cards(page).nth(i) for i in range(2)]
+    expect(generation_cards(page)).to_have_count(4)
+    cards = [generation_cards(page).nth(i) for i in range(4)]
+    # Each preview is framed in the picture's shape, whatever size ComfyUI's preview frames are.
+    frame = cards[3].locator(".preview-frame canvas")  # the last waits behind the others
+    expect(frame).to_be_visible()
+    box = frame.bounding_box()
+    assert box is not None and abs(box["width"] / box["height"] - 1216 / 832) < 0.02, box
     for card in cards:
         wait_generation(card)
-    assert sorted(seed_of(card) for card in cards) == [rolled, rolled + 1]
-    shot(page, "two-pictures")
+    assert sorted(seed_of(card) for card in cards) == [rolled + n for n in range(4)]
+    # One server runs two jobs at once here: the last ones waited, and said their place in line.
+    waited = [line for card in cards[2:] for line in progress_seen(page, card)]
+    assert any(re.search(r"\b[34](rd|th) in line", line) for line in waited), waited
+    shot(page, "four-pictures")
 
     # A new seed each time: the card's seed is left alone and each picture gets its own.
     brief = page.locator("#messages form.brief-card").last
     brief.locator('[name="count"]').fill("1")
     brief.get_by_label("New seed each time").check()
     brief.get_by_role("button", name="Generate").click()
-    expect(generation_cards(page)).to_have_count(3)
-    third = generation_cards(page).nth(2)
-    wait_generation(third)
-    assert seed_of(third) not in (rolled, rolled + 1)
+    expect(generation_cards(page)).to_have_count(5)
+    fifth = generation_cards(page).nth(4)
+    wait_generation(fifth)
+    assert seed_of(fifth) not in [rolled + n for n in range(4)]
