@@ -28,6 +28,8 @@ MAX_STEPS_PER_RUN = 40
 _tasks: dict[int, asyncio.Task] = {}
 # conversation id -> the event loop a re-check is scheduled on
 _rechecks: dict[int, asyncio.AbstractEventLoop] = {}
+# Conversations woken while their run was ending: the run looks once more instead of ending.
+_woken: set[int] = set()
 
 
 @sync_to_async
@@ -108,6 +110,7 @@ async def run_pending(conversation_id: int) -> None:
     """Carry out steps until the conversation waits for the artist."""
     broken = False
     while True:
+        _woken.discard(conversation_id)
         if not await claim(conversation_id):
             _recheck_when_stale(conversation_id)
             return
@@ -142,13 +145,17 @@ async def run_pending(conversation_id: int) -> None:
         _, step = await _next(conversation_id)
         if step is None or broken:
             await notify.turn_changed(conversation_id)
-            return
+            # A wake that came while this run was ending found it still running: look again for it. From here
+            # to the return nothing awaits, so no wake can slip between this check and the run's end.
+            if broken or conversation_id not in _woken:
+                return
 
 
 def ensure_running(conversation_id: int) -> asyncio.Task:
     """Start a run in this process unless one is already going (another process's claim is checked by the run)."""
     task = _tasks.get(conversation_id)
     if task is not None and not task.done():
+        _woken.add(conversation_id)
         return task
     task = asyncio.get_running_loop().create_task(run_pending(conversation_id))
     _tasks[conversation_id] = task
