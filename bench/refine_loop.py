@@ -100,18 +100,11 @@ def generate_live_brief(session, user) -> None:
 
 
 def _busy(session) -> tuple[int, bool]:
-    """The conversation, and whether a render is still going or its result is not in the chat yet."""
-    from generations.models import Generation
-    from specialists.models import Conversation, Message
+    """The conversation's id, and whether a render is still going or its result is not in the chat yet."""
+    from tests.fixtures.conversations import renders_pending
 
-    conversation = Conversation.objects.current(session)
-    generations = list(Generation.objects.filter(session=session))
-    told = set(
-        conversation.messages.filter(generation__isnull=False)
-        .exclude(kind=Message.Kind.GENERATION)
-        .values_list("generation_id", flat=True)
-    )
-    return conversation.pk, any(not g.is_finished or g.pk not in told for g in generations)
+    conversation, busy = renders_pending(session)
+    return conversation.pk, busy
 
 
 async def drive(session, timeout: float) -> None:

@@ -14,6 +14,7 @@ from specialists.models import Conversation, Message, Phase, RefineLoop, Review,
 from specialists.services import runs
 from studio.core.models import Session
 from tests.fakes.critic import TeamResponder
+from tests.fixtures.conversations import renders_pending
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,17 +37,7 @@ def begin(user, *, on=True, attempts=3, threshold=8, critic="llava:7b", brief=FI
     return session
 
 
-@sync_to_async
-def _state(session):
-    conversation = Conversation.objects.current(session)
-    generations = list(Generation.objects.filter(session=session))
-    told = set(
-        conversation.messages.filter(generation__isnull=False)
-        .exclude(kind=Message.Kind.GENERATION)
-        .values_list("generation_id", flat=True)
-    )
-    busy = any(not g.is_finished for g in generations) or any(g.pk not in told for g in generations)
-    return conversation, busy
+_state = sync_to_async(renders_pending)
 
 
 async def drive(session, timeout: float = 60) -> Conversation:
