@@ -158,7 +158,7 @@ class ComfyUIClient:
         records = self._json("GET", f"/history/{quote(prompt_id, safe='')}")
         return records.get(prompt_id) if isinstance(records, dict) else None
 
-    def _options_of(self, class_type: str, input_name: str) -> list[str] | None:
+    def dropdown_options(self, class_type: str, input_name: str) -> list[str] | None:
         """A dropdown's options from this server's /object_info, or None when it cannot say."""
         try:
             info = self.object_info(class_type).get(class_type) or {}
@@ -176,7 +176,7 @@ class ComfyUIClient:
             if isinstance(body, dict) and isinstance(body.get("error"), dict | str):
                 error = body["error"] if isinstance(body["error"], dict) else {"message": body["error"]}
                 node_errors = body.get("node_errors") or {}
-                message = describe_rejection(error, node_errors, options_of=self._options_of)
+                message = describe_rejection(error, node_errors, options_of=self.dropdown_options)
                 raise WorkflowRejected(message, error=error, node_errors=node_errors)
         if response.status_code == 500:
             # ComfyUI answers 500 plain text when it cannot read the request at all.
@@ -205,11 +205,11 @@ class ComfyUIClient:
 
     def upload_image(self, data: bytes, filename: str, *, overwrite: bool = True, subfolder: str = "") -> str:
         """Put an image into ComfyUI's input folder; returns the value for a LoadImage `image` input."""
-        fields = {"overwrite": "true" if overwrite else "false", "type": "input"}
+        # ComfyUI puts an upload without a "type" into its input folder; httpx names the part's type from the file name.
+        fields = {"overwrite": "true" if overwrite else "false"}
         if subfolder:
             fields["subfolder"] = subfolder
-        mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
-        response = self._request("POST", "/upload/image", data=fields, files={"image": (filename, data, mime)})
+        response = self._request("POST", "/upload/image", data=fields, files={"image": (filename, data)})
         self._raise_for_status(response, "/upload/image")
         body = _json_or_none(response) or {}
         name = str(body.get("name") or filename)
@@ -408,7 +408,7 @@ def _describe_node_error(node_id: str, class_type: str, node_error: dict, option
     if kind == "required_input_missing":
         return f"{where}: required input {name} is missing"
     if kind == "invalid_input_type":
-        expected = config[0] if isinstance(config, list | tuple) and config else "the expected type"
+        expected = config[0] if isinstance(config, list | tuple) and config else "value"
         return f"{where}: {name} {received!r} is not a valid {expected}"
     if kind == "return_type_mismatch":
         linked = extra.get("linked_node") or ["?"]

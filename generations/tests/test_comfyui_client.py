@@ -11,7 +11,14 @@ import httpx
 import pytest
 from PIL import Image
 
-from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable, WorkflowRejected, describe_rejection
+from generations.clients.comfyui import (
+    ComfyUIClient,
+    ComfyUIUnreachable,
+    WorkflowRejected,
+    combo_options,
+    describe_rejection,
+    model_input,
+)
 from generations.clients.comfyui_events import (
     Executed,
     Executing,
@@ -26,7 +33,7 @@ from generations.clients.comfyui_events import (
     parse_binary,
     parse_json,
 )
-from studio.errors import PermanentError
+from studio.errors import EngineError, PermanentError, TransientError
 from tests.fakes.comfyui import ASSETS
 
 # Recordings of a real ComfyUI 0.3.64, kept in the repository (tests/recordings/README.md says what they are).
@@ -36,21 +43,26 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ERROR_CASES = sorted(path.name.split(".")[0] for path in ERRORS.glob("*.request.json"))
 # Missing recordings must fail loudly, never turn into zero cases.
 assert len(ERROR_CASES) == 11, f"expected the 11 recorded JSON /prompt rejections in {ERRORS}, found {len(ERROR_CASES)}"
+# What the artist reads for each recorded rejection, whole: a sentence is the product, so a test compares all of it.
 RECORDED_EXPECTATIONS = {
-    "e1_unknown_class_type": ["ComfyUI has no node type DefinitelyNotANode", "install the custom node"],
-    "e2_missing_required_input": ["node 2 (SaveImage)", "required input images is missing"],
-    "e3_missing_checkpoint": [
-        "checkpoint does_not_exist.safetensors is not installed in ComfyUI",
-        "models/checkpoints",
-    ],
-    "e4_no_output_node": ["the workflow has no output node (SaveImage, SaveVideo, …)"],
-    "e5_value_out_of_range": ["node 1 (EmptyImage): width 0 is below the minimum 1"],
-    "e6_wrong_link_type": ["node 2 (SaveImage)", "images", "LATENT output of node 1", "needs IMAGE"],
-    "e7_link_to_missing_node": ["node 2 (SaveImage)", "links to node 99", "not in the workflow"],
-    "e8_bad_combo_value": ["node 2 (ImageScale)", "upscale_method 'magic'", "nearest-exact, bilinear"],
-    "e9_wrong_value_type": ["node 1 (EmptyImage)", "width 'wide' is not a valid INT"],
-    "e10_no_prompt_key": ["no workflow"],
-    "e12_missing_class_type": ["node 1 has no class_type", "API format"],
+    "e1_unknown_class_type": "ComfyUI has no node type DefinitelyNotANode: install the custom node or fix the workflow",
+    "e2_missing_required_input": "node 2 (SaveImage): required input images is missing",
+    "e3_missing_checkpoint": (
+        "checkpoint does_not_exist.safetensors is not installed in ComfyUI "
+        "(no checkpoint files are installed: put one into ComfyUI/models/checkpoints)"
+    ),
+    "e4_no_output_node": "the workflow has no output node (SaveImage, SaveVideo, …)",
+    "e5_value_out_of_range": "node 1 (EmptyImage): width 0 is below the minimum 1",
+    "e6_wrong_link_type": "node 2 (SaveImage): input images is linked to a LATENT output of node 1 but needs IMAGE",
+    "e7_link_to_missing_node": "node 2 (SaveImage): links to node 99, which is not in the workflow",
+    "e8_bad_combo_value": (
+        "node 2 (ImageScale): upscale_method 'magic' is not one of nearest-exact, bilinear, area, bicubic, lanczos"
+    ),
+    "e9_wrong_value_type": "node 1 (EmptyImage): width 'wide' is not a valid INT",
+    "e10_no_prompt_key": 'the request to ComfyUI carried no workflow (no "prompt" key)',
+    "e12_missing_class_type": (
+        "node 1 has no class_type: the workflow is not in ComfyUI's API format (export it with 'Export (API)')"
+    ),
 }
 
 
@@ -158,19 +170,266 @@ def test_it_explains_each_rejected_workflow_in_human_terms(fake_comfyui, client,
     recorded = _load(ERRORS / f"{case}.response.json")
     assert rejected.value.error == recorded["error"]
     assert set(rejected.value.node_errors) == set(recorded["node_errors"])
-    for phrase in RECORDED_EXPECTATIONS[case]:
-        assert phrase in rejected.value.message
-    assert "Prompt outputs failed validation" not in rejected.value.message
+    assert rejected.value.message == RECORDED_EXPECTATIONS[case]
 
 
 @pytest.mark.parametrize("case", sorted(RECORDED_EXPECTATIONS))
 def test_it_explains_each_recorded_rejection_body(case):
     recorded = _load(ERRORS / f"{case}.response.json")
 
-    message = describe_rejection(recorded["error"], recorded["node_errors"])
+    assert describe_rejection(recorded["error"], recorded["node_errors"]) == RECORDED_EXPECTATIONS[case]
 
-    for phrase in RECORDED_EXPECTATIONS[case]:
-        assert phrase in message
+
+def _node_error(kind: str, *, message: str = "", details: str = "", **extra_info) -> dict:
+    """One entry of ComfyUI 0.3.64's node_errors[...]["errors"], shaped as execution.py's validate_inputs makes it."""
+    return {"type": kind, "message": message, "details": details, "extra_info": extra_info}
+
+
+def _options(class_type: str, input_name: str) -> list[str]:
+    return {("CheckpointLoaderSimple", "ckpt_name"): ["a.safetensors", "b.safetensors"]}.get(
+        (class_type, input_name), ["euler", "heun"]
+    )
+
+
+# Rejections the recordings do not hold, in the shapes ComfyUI gives them, with the sentence the artist reads.
+UNRECORDED_REJECTIONS = {
+    "above the maximum, from the input's config": (
+        "EmptyLatentImage",
+        _node_error(
+            "value_bigger_than_max",
+            message="Value 99999 bigger than max of 16384",
+            details="width",
+            input_name="width",
+            input_config=["INT", {"min": 16, "max": 16384}],
+            received_value=99999,
+        ),
+        "node 5 (EmptyLatentImage): width 99999 is above the maximum 16384",
+    ),
+    "above the maximum, from the message alone": (
+        "EmptyLatentImage",
+        _node_error(
+            "value_bigger_than_max",
+            message="Value 9000 bigger than max of 8192",
+            details="width",
+            input_name="width",
+            received_value=9000,
+        ),
+        "node 5 (EmptyLatentImage): width 9000 is above the maximum 8192",
+    ),
+    "below a negative minimum, from the message alone": (
+        "KSampler",
+        _node_error(
+            "value_smaller_than_min",
+            message="Value -5 smaller than min of -1.5",
+            details="cfg",
+            input_name="cfg",
+            received_value=-5,
+        ),
+        "node 5 (KSampler): cfg -5 is below the minimum -1.5",
+    ),
+    "a limit neither the config nor the message gives": (
+        "KSampler",
+        _node_error(
+            "value_smaller_than_min", message="too small", details="steps", input_name="steps", received_value=0
+        ),
+        "node 5 (KSampler): steps 0 is below the minimum ?",
+    ),
+    "options read from the details when the config has none": (
+        "KSampler",
+        _node_error(
+            "value_not_in_list",
+            message="Value not in list",
+            details="sampler_name: 'eulerr' not in ['euler', 'heun']",
+            input_name="sampler_name",
+            input_config=None,
+            received_value="eulerr",
+        ),
+        "node 5 (KSampler): sampler_name 'eulerr' is not one of euler, heun",
+    ),
+    "a long list ComfyUI only counts, asked of the server": (
+        "KSampler",
+        _node_error(
+            "value_not_in_list",
+            message="Value not in list",
+            details="scheduler: 'wrong' not in (list of length 22)",
+            input_name="scheduler",
+            input_config=None,
+            received_value="wrong",
+        ),
+        "node 5 (KSampler): scheduler 'wrong' is not one of euler, heun",
+    ),
+    "a missing model named with the installed ones the server lists": (
+        "CheckpointLoaderSimple",
+        _node_error(
+            "value_not_in_list",
+            message="Value not in list",
+            details="ckpt_name: 'x.safetensors' not in (list of length 40)",
+            input_name="ckpt_name",
+            input_config=None,
+            received_value="x.safetensors",
+        ),
+        "checkpoint x.safetensors is not installed in ComfyUI (installed: a.safetensors, b.safetensors)",
+    ),
+    "a wrong value type without a config": (
+        "EmptyImage",
+        _node_error(
+            "invalid_input_type",
+            message="Failed to convert an input value to a INT value",
+            details="width, wide, invalid literal",
+            input_name="width",
+            received_value="wide",
+        ),
+        "node 5 (EmptyImage): width 'wide' is not a valid value",
+    ),
+    "a link of the wrong type without its node": (
+        "SaveImage",
+        _node_error(
+            "return_type_mismatch",
+            message="Return type mismatch between linked nodes",
+            details="images, received_type(LATENT) mismatch input_type(IMAGE)",
+            input_name="images",
+        ),
+        "node 5 (SaveImage): input images is linked to a ? output of node ? but needs another type",
+    ),
+    "an exception other than a missing node": (
+        "LoadImage",
+        _node_error(
+            "exception_during_inner_validation",
+            message="Exception when validating inner node",
+            details="division by zero",
+            exception_type="ZeroDivisionError",
+        ),
+        "node 5 (LoadImage): ComfyUI could not validate it (division by zero)",
+    ),
+    "a missing node met in an inner validation": (
+        "VAEDecode",
+        _node_error(
+            "exception_during_inner_validation",
+            message="Exception when validating inner node",
+            details="'42'",
+            exception_type="KeyError",
+        ),
+        "node 5 (VAEDecode): links to node 42, which is not in the workflow",
+    ),
+    "a malformed link": (
+        "SaveImage",
+        _node_error(
+            "bad_linked_input",
+            message="Bad linked input, must be a length-2 list of [node_id, slot_index]",
+            details="images",
+            input_name="images",
+            received_value=["8"],
+        ),
+        "node 5 (SaveImage): input images is a malformed link (must be [node_id, output_index])",
+    ),
+    "a custom validation with its reason": (
+        "LoadImage",
+        _node_error(
+            "custom_validation_failed",
+            message="Custom validation failed for node",
+            details="image - Invalid image file: cat.png",
+            input_name="image",
+            received_value="cat.png",
+        ),
+        "node 5 (LoadImage): image is invalid (Invalid image file: cat.png)",
+    ),
+    "a custom validation without a separator": (
+        "LoadImage",
+        _node_error(
+            "custom_validation_failed",
+            message="Custom validation failed for node",
+            details="bad-image",
+            input_name="image",
+        ),
+        "node 5 (LoadImage): image is invalid (bad-image)",
+    ),
+    "the input named only in the details": (
+        "SaveImage",
+        _node_error("required_input_missing", message="Required input is missing", details="images: none given"),
+        "node 5 (SaveImage): required input images is missing",
+    ),
+    "a kind this version does not know, with its message and details": (
+        "SaveImage",
+        _node_error("something_new", message="Something new went wrong", details="images"),
+        "node 5 (SaveImage): Something new went wrong: images",
+    ),
+    "a kind this version does not know, with nothing else": (
+        "SaveImage",
+        _node_error("something_new"),
+        "node 5 (SaveImage): something_new",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNRECORDED_REJECTIONS))
+def test_it_explains_each_kind_of_node_error_comfyui_gives(case):
+    class_type, node_error, sentence = UNRECORDED_REJECTIONS[case]
+    node_errors = {"5": {"class_type": class_type, "errors": [node_error], "dependent_outputs": ["9"]}}
+
+    assert describe_rejection({"type": "prompt_outputs_failed_validation"}, node_errors, options_of=_options) == (
+        sentence
+    )
+
+
+def test_a_long_list_is_not_guessed_without_the_server():
+    node_errors = {
+        "5": {
+            "class_type": "KSampler",
+            "errors": [
+                _node_error(
+                    "value_not_in_list",
+                    details="scheduler: 'wrong' not in (list of length 22)",
+                    input_name="scheduler",
+                    received_value="wrong",
+                )
+            ],
+        }
+    }
+
+    assert describe_rejection({}, node_errors) == (
+        "node 5 (KSampler): scheduler 'wrong' is not one of the options ComfyUI offers"
+    )
+
+
+def test_it_joins_the_problems_of_several_nodes_and_says_each_once():
+    missing = _node_error("required_input_missing", details="images", input_name="images")
+    node_errors = {
+        "2": {"class_type": "SaveImage", "errors": [missing, missing]},
+        "7": {"errors": [_node_error("bad_linked_input", details="samples", input_name="samples")]},
+    }
+
+    assert describe_rejection({}, node_errors) == (
+        "node 2 (SaveImage): required input images is missing; "
+        "node 7 (?): input samples is a malformed link (must be [node_id, output_index])"
+    )
+
+
+@pytest.mark.parametrize(
+    ("error", "sentence"),
+    [
+        (
+            {"type": "invalid_prompt", "message": "Cannot execute because a node is missing", "details": "x"},
+            "ComfyUI rejected the workflow: Cannot execute because a node is missing: x",
+        ),
+        ({"type": "server_busy", "message": "", "details": ""}, "ComfyUI rejected the workflow: server_busy"),
+        ({}, "ComfyUI rejected the workflow: unknown error"),
+        (None, "ComfyUI rejected the workflow: unknown error"),
+        (
+            {"type": "invalid_prompt", "message": "Cannot execute because node Foo does not exist.", "details": ""},
+            "ComfyUI has no node type Foo: install the custom node or fix the workflow",
+        ),
+        (
+            {"type": "invalid_prompt", "message": "missing class_type", "details": "Node ID '#12'"},
+            "node 12 has no class_type: the workflow is not in ComfyUI's API format (export it with 'Export (API)')",
+        ),
+        (
+            {"type": "invalid_prompt", "message": "missing class_type", "details": "none"},
+            "node ? has no class_type: the workflow is not in ComfyUI's API format (export it with 'Export (API)')",
+        ),
+    ],
+)
+def test_it_explains_a_rejection_of_the_whole_prompt(error, sentence):
+    assert describe_rejection(error, {}) == sentence
 
 
 def test_it_lists_the_installed_checkpoints_when_the_requested_one_is_missing(fake_comfyui, client):
@@ -184,7 +443,7 @@ def test_it_lists_the_installed_checkpoints_when_the_requested_one_is_missing(fa
     )
 
 
-@pytest.mark.parametrize("count", [21, 22, 45])
+@pytest.mark.parametrize("count", [21, 22, 30, 31, 45])
 def test_with_more_checkpoints_than_comfyui_lists_the_message_still_names_them(fake_comfyui, client, count):
     installed = [f"model_{n:02d}.safetensors" for n in range(count)]
     fake_comfyui.set_checkpoints(installed)
@@ -641,3 +900,306 @@ def test_an_odd_sized_h264_video_fails_at_run_time_like_the_recording(client):
     [error] = [event for event in events if isinstance(event, ExecutionError)]
     assert (error.node_id, error.node_type, error.exception_type) == ("3", "SaveVideo", "av.error.ExternalError")
     assert "width not divisible by 2 (63x63)" in error.message
+
+
+# -- every endpoint's failures, as the runner must tell them apart --------------------------------------------------
+
+ENDPOINTS = {
+    # name: (call, the path the fake counts, the path the message names)
+    "object_info": (lambda client: client.object_info(), "/object_info", "/object_info"),
+    "object_info of one class": (
+        lambda client: client.object_info("EmptyImage"),
+        "/object_info/EmptyImage",
+        "/object_info/EmptyImage",
+    ),
+    "system_stats": (lambda client: client.system_stats(), "/system_stats", "/system_stats"),
+    "queue": (lambda client: client.queue(), "/queue", "/queue"),
+    "history": (lambda client: client.history("abc"), "/history", "/history/abc"),
+    "interrupt": (lambda client: client.interrupt("abc"), "/interrupt", "/interrupt"),
+    "free": (lambda client: client.free(), "/free", "/free"),
+    "delete_queued": (lambda client: client.delete_queued(["abc"]), "/queue", "/queue"),
+    "upload_image": (lambda client: client.upload_image(b"\x89PNG", "a.png"), "/upload/image", "/upload/image"),
+    "view": (lambda client: client.view("example.png", "", "input"), "/view", "/view"),
+    "submit": (lambda client: client.submit(_txt2img(), "x"), "/prompt", "/prompt"),
+}
+
+
+@pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
+@pytest.mark.parametrize(("status", "kind"), [(502, TransientError), (503, TransientError), (403, PermanentError)])
+def test_each_endpoint_tells_a_passing_failure_from_a_lasting_one_and_asks_once(
+    fake_comfyui, client, endpoint, status, kind
+):
+    call, counted, named = ENDPOINTS[endpoint]
+    fake_comfyui.fail_path(counted, status, body=f"  proxy says {status}  ")
+
+    with pytest.raises(EngineError) as failed:
+        call(client)
+
+    assert type(failed.value) is kind
+    assert (
+        failed.value.message
+        == f"ComfyUI at {fake_comfyui.url} answered {named} with HTTP {status}: proxy says {status}"
+    )
+    assert fake_comfyui.hits(counted) == 1  # the client never retries: the runner decides
+
+
+def test_a_long_error_page_is_cut_to_its_first_500_characters(fake_comfyui, client):
+    fake_comfyui.fail_path("/queue", 503, body="x" * 600)
+
+    with pytest.raises(TransientError) as failed:
+        client.queue()
+
+    assert failed.value.message == f"ComfyUI at {fake_comfyui.url} answered /queue with HTTP 503: {'x' * 500}"
+
+
+@pytest.mark.parametrize("endpoint", ["object_info", "system_stats", "queue", "history"])
+def test_an_answer_that_is_not_json_is_a_lasting_error_naming_the_endpoint(fake_comfyui, client, endpoint):
+    call, counted, named = ENDPOINTS[endpoint]
+    fake_comfyui.fail_path(counted, 200, body="<html>login</html>")
+
+    with pytest.raises(PermanentError) as failed:
+        call(client)
+
+    assert failed.value.message == f"ComfyUI at {fake_comfyui.url} answered {named} with something that is not JSON"
+
+
+def test_comfyuis_own_plain_text_500_on_prompt_is_lasting_and_carries_its_text(fake_comfyui, client):
+    fake_comfyui.fail_path("/prompt", 500, body="500 Internal Server Error\n\nServer got itself in trouble")
+
+    with pytest.raises(PermanentError) as failed:
+        client.submit(_txt2img(), "x")
+
+    assert failed.value.message == (
+        "ComfyUI could not process the workflow: 500 Internal Server Error\n\nServer got itself in trouble"
+    )
+    assert fake_comfyui.hits("/prompt") == 1
+
+
+def test_a_prompt_accepted_without_a_prompt_id_is_a_lasting_error(fake_comfyui, client):
+    fake_comfyui.fail_path("/prompt", 200, body='{"number": 3}')
+
+    with pytest.raises(PermanentError) as failed:
+        client.submit(_txt2img(), "x")
+
+    assert failed.value.message == f"ComfyUI at {fake_comfyui.url} accepted the workflow but returned no prompt_id"
+
+
+def test_a_rejection_carries_comfyuis_error_and_node_errors_as_its_detail(fake_comfyui, client):
+    fake_comfyui.set_checkpoints([])
+    graph = _load(ERRORS / "e5_value_out_of_range.request.json")["prompt"]
+
+    with pytest.raises(WorkflowRejected) as rejected:
+        client.submit(graph, "x")
+
+    recorded = _load(ERRORS / "e5_value_out_of_range.response.json")
+    assert rejected.value.detail["error"] == recorded["error"]
+    assert _without_tracebacks({"node_errors": rejected.value.detail["node_errors"]}) == _without_tracebacks(
+        {"node_errors": recorded["node_errors"]}
+    )
+
+
+def test_an_unreachable_server_keeps_the_reason_in_the_detail(dead_url):
+    with ComfyUIClient(dead_url, timeout=2) as client, pytest.raises(ComfyUIUnreachable) as failed:
+        client.view("a.png")
+
+    assert failed.value.detail["reason"]
+
+
+# -- what each call sends and returns -------------------------------------------------------------------------------
+
+
+def test_free_asks_comfyui_to_unload_its_models_and_free_its_memory(fake_comfyui, client):
+    client.free()
+
+    assert [free["body"] for free in fake_comfyui.frees] == [{"unload_models": True, "free_memory": True}]
+
+
+def test_history_gives_the_record_of_that_prompt_only(fake_comfyui, client):
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(steps=1), client_id)
+        _collect(stream, prompt_id)
+
+    record = client.history(prompt_id)
+
+    assert record["status"]["status_str"] == "success"
+    assert client.history("no-such-prompt") is None
+    assert client.history("a/b?c") is None  # quoted whole: never another endpoint
+
+
+def test_history_that_is_not_a_mapping_is_no_record(fake_comfyui, client):
+    fake_comfyui.fail_path("/history", 200, body="[]")
+
+    assert client.history("abc") is None
+
+
+def test_object_info_of_a_class_name_with_a_slash_asks_for_that_class(client):
+    assert client.object_info("a/b") == {}
+
+
+def test_upload_with_overwrite_replaces_the_file_under_the_same_name(fake_comfyui, client):
+    first = client.upload_image(b"\x89PNG first", "ref.png")
+    second = client.upload_image(b"\x89PNG second", "ref.png")
+
+    assert (first, second) == ("ref.png", "ref.png")
+    assert client.view("ref.png", "", "input")[0] == b"\x89PNG second"
+    assert [(upload["type"], upload["overwrite"]) for upload in fake_comfyui.uploads] == [
+        ("input", True),
+        ("input", True),
+    ]
+
+
+def test_view_returns_the_bytes_whole_and_the_servers_own_content_type(fake_comfyui, client):
+    big = bytes(range(256)) * 4096  # 1 MiB: many chunks
+    client.upload_image(big, "big.png")
+
+    data, content_type = client.view("big.png", "", "input")
+
+    assert data == big
+    assert content_type == "image/png"
+
+
+def test_view_trusts_a_declared_type_and_guesses_only_a_missing_or_generic_one(fake_comfyui, client):
+    fake_comfyui.view_override = ("image/webp; charset=binary", b"RIFF")
+    assert client.view("example.png", "", "input") == (b"RIFF", "image/webp")
+
+    fake_comfyui.view_override = ("application/octet-stream", b"RIFF")
+    assert client.view("example.png", "", "input") == (b"RIFF", "image/png")
+
+    client.upload_image(b"????", "blob.unknownext")
+    fake_comfyui.view_override = None
+    assert client.view("blob.unknownext", "", "input") == (b"????", "application/octet-stream")
+
+
+def test_view_of_a_missing_file_names_its_folder_and_subfolder(client):
+    with pytest.raises(PermanentError) as failed:
+        client.view("nope.png", "studio", "temp")
+
+    assert failed.value.message == "ComfyUI has no file studio/nope.png in its temp folder"
+
+    with pytest.raises(PermanentError) as failed:
+        client.view("nope.png")
+
+    assert failed.value.message == "ComfyUI has no file nope.png in its output folder"
+
+
+@pytest.mark.parametrize("limit", [2 * 1024 * 1024 - 1, 2 * 1024 * 1024])
+def test_view_takes_a_file_of_exactly_the_cap_and_refuses_one_byte_more(fake_comfyui, limit):
+    size = 2 * 1024 * 1024
+    with ComfyUIClient(fake_comfyui.url, max_download_bytes=limit) as client:
+        client.upload_image(b"\0" * size, "exact.png")
+        if limit >= size:
+            assert len(client.view("exact.png", "", "input")[0]) == size
+        else:
+            with pytest.raises(PermanentError) as failed:
+                client.view("exact.png", "", "input")
+            assert failed.value.message == "ComfyUI output exact.png is larger than the 1 MB download limit"
+
+
+def test_view_counts_the_bytes_of_an_answer_that_declares_no_length(fake_comfyui):
+    fake_comfyui.view_chunked = True
+    with ComfyUIClient(fake_comfyui.url, max_download_bytes=3 * 1024 * 1024) as client:
+        client.upload_image(b"\1" * (3 * 1024 * 1024), "fits.png")
+        client.upload_image(b"\1" * (3 * 1024 * 1024 + 1), "over.png")
+
+        assert len(client.view("fits.png", "", "input")[0]) == 3 * 1024 * 1024
+        with pytest.raises(PermanentError) as failed:
+            client.view("over.png", "", "input")
+
+    assert failed.value.message == "ComfyUI output over.png is larger than the 3 MB download limit"
+
+
+@pytest.mark.parametrize(
+    ("class_type", "input_name", "options"),
+    [
+        ("KSampler", "scheduler", "required"),
+        ("CLIPLoader", "device", ["default", "cpu"]),  # an optional input, in the legacy encoding
+        ("KSampler", "steps", None),  # not a dropdown
+        ("NoSuchNode", "anything", None),
+        ("KSampler", "no_such_input", None),
+    ],
+)
+def test_dropdown_options_reads_required_and_optional_dropdowns(client, class_type, input_name, options):
+    found = client.dropdown_options(class_type, input_name)
+
+    if options == "required":
+        assert {"normal", "karras", "simple"} <= set(found)
+    else:
+        assert found == options
+
+
+def test_dropdown_options_is_none_when_the_server_cannot_say(fake_comfyui, client):
+    fake_comfyui.fail_path("/object_info/KSampler", 503)
+
+    assert client.dropdown_options("KSampler", "scheduler") is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "options"),
+    [
+        (None, None),
+        ([], None),
+        ("COMBO", None),
+        (["INT", {"min": 1}], None),
+        ([["a", 2], {}], ["a", "2"]),
+        ((("a",),), ["a"]),
+        (["COMBO", {"options": ["x", 3]}], ["x", "3"]),
+        (["COMBO"], []),
+        (["COMBO", "not a mapping"], []),
+        (["COMBO", {}], []),
+    ],
+)
+def test_combo_options_reads_both_encodings_of_a_dropdown(spec, options):
+    assert combo_options(spec) == options
+
+
+@pytest.mark.parametrize(
+    ("class_type", "input_name", "expected"),
+    [
+        ("CheckpointLoaderSimple", "ckpt_name", ("checkpoint", "checkpoints")),
+        ("UNETLoader", "unet_name", ("diffusion model", "diffusion_models")),
+        ("SomeCustomLoader", "lora_name", ("LoRA", "loras")),
+        ("CLIPVisionLoader", "clip_name", ("CLIP vision model", "clip_vision")),
+        ("CLIPLoader", "clip_name", ("text encoder", "text_encoders")),
+        ("KSampler", "sampler_name", None),
+    ],
+)
+def test_model_input_names_the_file_kind_and_its_folder(class_type, input_name, expected):
+    assert model_input(class_type, input_name) == expected
+
+
+def test_a_closed_event_stream_says_so(fake_comfyui, client):
+    stream = client.events("closing")
+    stream.close()
+
+    with pytest.raises(TransientError) as failed:
+        stream.next(1)
+
+    assert failed.value.message == f"The event stream from ComfyUI at {fake_comfyui.url} is closed"
+
+
+def test_iterating_an_event_stream_yields_events_until_the_caller_stops(fake_comfyui, client):
+    client_id = uuid.uuid4().hex
+    with client.events(client_id) as stream:
+        prompt_id = client.submit(_txt2img(steps=2), client_id)
+        seen = []
+        for event in stream:
+            seen.append(event)
+            if isinstance(event, Executing) and event.node is None and event.prompt_id == prompt_id:
+                break
+
+    assert sum(isinstance(event, Progress) for event in seen) == 2
+
+
+def test_losing_the_websocket_keeps_the_reason_in_the_detail(fake_comfyui, client):
+    stream = client.events("lost-detail")
+    try:
+        assert isinstance(stream.next(5), Status)
+        fake_comfyui.stop()
+        with pytest.raises(ComfyUIUnreachable) as failed:
+            stream.next(5)
+    finally:
+        stream.close()
+
+    assert failed.value.message == f"Lost the websocket connection to ComfyUI at {fake_comfyui.url}"
+    assert "reason" in failed.value.detail

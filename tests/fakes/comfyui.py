@@ -125,6 +125,8 @@ class FakeComfyUI(BackgroundServer):
         # (content type, body) that /view answers for every file instead of the file: a hostile or
         # broken server, or anyone on the path to a remote one over plain HTTP.
         self.view_override: tuple[str, bytes] | None = None
+        # /view streams its answer in chunks without a Content-Length, as a proxy that compresses or buffers may.
+        self.view_chunked = False
         self._lock = threading.Lock()
         self._checkpoints = list(DEFAULT_CHECKPOINTS if checkpoints is None else checkpoints)
         # Files of the other models folders (diffusion_models, text_encoders, vae, clip_vision, loras).
@@ -524,6 +526,14 @@ class FakeComfyUI(BackgroundServer):
             content_type, body = self.view_override
             return web.Response(body=body, headers={"Content-Type": content_type})
         content_type = mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        if self.view_chunked:
+            response = web.StreamResponse(headers={"Content-Type": content_type})
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(data), 65536):
+                await response.write(data[start : start + 65536])
+            await response.write_eof()
+            return response
         return web.Response(
             body=data, content_type=content_type, headers={"Content-Disposition": f'filename="{filename}"'}
         )
