@@ -127,8 +127,8 @@ class ComfyUIClient:
         except httpx.TransportError as exc:  # refused, timeouts, dropped connections
             raise ComfyUIUnreachable(self.unreachable_message, detail={"reason": str(exc)}) from exc
 
-    def _json(self, method: str, path: str, **kwargs):
-        response = self._request(method, path, **kwargs)
+    def _json(self, method: str, path: str):
+        response = self._request(method, path)
         self._raise_for_status(response, path)
         try:
             return response.json()

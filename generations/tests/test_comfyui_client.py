@@ -187,7 +187,7 @@ def _node_error(kind: str, *, message: str = "", details: str = "", **extra_info
 
 def _options(class_type: str, input_name: str) -> list[str]:
     return {("CheckpointLoaderSimple", "ckpt_name"): ["a.safetensors", "b.safetensors"]}.get(
-        (class_type, input_name), ["euler", "heun"]
+        (class_type, input_name), ["asked", "of the server"]
     )
 
 
@@ -256,7 +256,99 @@ UNRECORDED_REJECTIONS = {
             input_config=None,
             received_value="wrong",
         ),
-        "node 5 (KSampler): scheduler 'wrong' is not one of euler, heun",
+        "node 5 (KSampler): scheduler 'wrong' is not one of asked, of the server",
+    ),
+    "options from the config when the details only count them": (
+        "KSampler",
+        _node_error(
+            "value_not_in_list",
+            details="sampler_name: 'x' not in (list of length 3)",
+            input_name="sampler_name",
+            input_config=[["a", "b", "c"], {}],
+            received_value="x",
+        ),
+        "node 5 (KSampler): sampler_name 'x' is not one of a, b, c",
+    ),
+    "no model of that kind installed, as the details say": (
+        "CheckpointLoaderSimple",
+        _node_error(
+            "value_not_in_list",
+            details="ckpt_name: 'x.safetensors' not in []",
+            input_name="ckpt_name",
+            input_config=None,
+            received_value="x.safetensors",
+        ),
+        "checkpoint x.safetensors is not installed in ComfyUI "
+        "(no checkpoint files are installed: put one into ComfyUI/models/checkpoints)",
+    ),
+    "a loader whose input name means another kind of model elsewhere": (
+        "CLIPVisionLoader",
+        _node_error(
+            "value_not_in_list",
+            details="clip_name: 'v.safetensors' not in ['clip_vision_h.safetensors']",
+            input_name="clip_name",
+            input_config=None,
+            received_value="v.safetensors",
+        ),
+        "CLIP vision model v.safetensors is not installed in ComfyUI (installed: clip_vision_h.safetensors)",
+    ),
+    "a minimum from the config when the message gives none": (
+        "EmptyImage",
+        _node_error(
+            "value_smaller_than_min",
+            message="Value smaller than min",
+            details="width",
+            input_name="width",
+            input_config=["INT", {"min": 1, "max": 16384}],
+            received_value=0,
+        ),
+        "node 5 (EmptyImage): width 0 is below the minimum 1",
+    ),
+    "a maximum from the config when the message gives none": (
+        "EmptyImage",
+        _node_error(
+            "value_bigger_than_max",
+            message="Value bigger than max",
+            details="height",
+            input_name="height",
+            input_config=["INT", {"min": 1, "max": 16384}],
+            received_value=99999,
+        ),
+        "node 5 (EmptyImage): height 99999 is above the maximum 16384",
+    ),
+    "a config without limits": (
+        "EmptyImage",
+        _node_error(
+            "value_smaller_than_min",
+            message="Value 0 smaller than min of 1",
+            details="width",
+            input_name="width",
+            input_config=["INT"],
+            received_value=0,
+        ),
+        "node 5 (EmptyImage): width 0 is below the minimum 1",
+    ),
+    "a wrong value type whose config is not a list": (
+        "EmptyImage",
+        _node_error("invalid_input_type", details="width", input_name="width", input_config="INT", received_value="w"),
+        "node 5 (EmptyImage): width 'w' is not a valid value",
+    ),
+    "the input named first in details that list several": (
+        "EmptyImage",
+        _node_error("invalid_input_type", details="width, wide, invalid literal", received_value="wide"),
+        "node 5 (EmptyImage): width 'wide' is not a valid value",
+    ),
+    "an input nobody names": (
+        "SaveImage",
+        _node_error("required_input_missing"),
+        "node 5 (SaveImage): required input ? is missing",
+    ),
+    "a custom validation whose reason has a dash of its own": (
+        "LoadImage",
+        _node_error(
+            "custom_validation_failed", details="image - Invalid image file: a - b.png - twice", input_name="image"
+        ),
+        "node 5 (LoadImage): image is invalid (Invalid image file: a - b.png - twice)",
     ),
     "a missing model named with the installed ones the server lists": (
         "CheckpointLoaderSimple",
@@ -925,7 +1017,10 @@ ENDPOINTS = {
 
 
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
-@pytest.mark.parametrize(("status", "kind"), [(502, TransientError), (503, TransientError), (403, PermanentError)])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(400, PermanentError), (401, PermanentError), (403, PermanentError), (502, TransientError), (503, TransientError)],
+)
 def test_each_endpoint_tells_a_passing_failure_from_a_lasting_one_and_asks_once(
     fake_comfyui, client, endpoint, status, kind
 ):
@@ -1002,7 +1097,7 @@ def test_an_unreachable_server_keeps_the_reason_in_the_detail(dead_url):
     with ComfyUIClient(dead_url, timeout=2) as client, pytest.raises(ComfyUIUnreachable) as failed:
         client.view("a.png")
 
-    assert failed.value.detail["reason"]
+    assert "refused" in failed.value.detail["reason"].lower()
 
 
 # -- what each call sends and returns -------------------------------------------------------------------------------
