@@ -1,3 +1,6 @@
+import os
+import shutil
+
 import pytest
 
 pytest_plugins = [
@@ -13,12 +16,26 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
     """An SQLite test database is a file in this run's own temporary folder. A file, because Django's in-memory
     test database fails a read that meets a worker thread's write at once ('table is locked') where a file waits;
     this run's own folder, so a test run writes nothing into the repository and runs side by side (the mutation
-    tester forks several) never share one."""
+    tester forks several) never share one.
+
+    STUDIO_TEST_DB_TEMPLATE names an already migrated test database to start from, with --reuse-db: the mutation
+    tester (scripts/mutation.py) runs the suite once per mutant, and migrating takes longer than most tests."""
     from django.conf import settings
 
     database = settings.DATABASES["default"]
     if database["ENGINE"].endswith("sqlite3"):
-        database.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.getbasetemp() / "test-studio.sqlite3")
+        name = tmp_path_factory.getbasetemp() / "test-studio.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = str(name)
+        if template := os.environ.get("STUDIO_TEST_DB_TEMPLATE"):
+            shutil.copyfile(template, name)
+
+
+@pytest.fixture(autouse=True)
+def _quick_password_hashing(request, settings):
+    """Hashing a password the real way takes a third of a second, and most tests make two users. Browser tests
+    keep the real hasher: the server they sign in to runs with the studio's own settings."""
+    if request.node.get_closest_marker("e2e") is None:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture(autouse=True)

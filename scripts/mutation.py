@@ -100,6 +100,9 @@ TARGETS: dict[str, list[str]] = {
     "specialists/consumers.py": ["specialists/tests/test_studio_consumer.py"],
 }
 
+# Any quick test that uses the database: its run leaves the migrated database behind.
+TEMPLATE_TEST = "studio/core/tests/test_healthz_view.py"
+
 # Lines whose mutants change only what a log says, not what the studio does.
 DO_NOT_MUTATE_PATTERNS = [r"^\s*logger\.", r"^\s*log\."]
 
@@ -112,13 +115,40 @@ def mutmut_config(module: str, tests: list[str]) -> str:
         'also_copy = ["conftest.py", "manage.py", "templates", "static", "tests"]',
         # Forked straight from a process that ran the suite, a worker would inherit its database connections.
         'process_isolation = "forkserver"',
-        'pytest_add_cli_args = ["-m", "not e2e and not embedded and not worker", "-p", "no:randomly"]',
+        'pytest_add_cli_args = ["-m", "not e2e and not embedded and not worker", "-p", "no:randomly", "--reuse-db"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         f"do_not_mutate_patterns = {json.dumps(DO_NOT_MUTATE_PATTERNS)}",
         "timeout_multiplier = 4.0",
         "timeout_constant = 5.0",
     ]
     return "\n".join(lines) + "\n"
+
+
+def migrated_template(root: Path, env: dict) -> Path:
+    """A migrated SQLite test database that every mutant's run copies (conftest.py), instead of migrating anew."""
+    template = root / "template.sqlite3"
+    if not template.exists():
+        run = root / "template-run"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:randomly",
+                "--reuse-db",
+                f"--basetemp={run}",
+                "--create-db",
+                TEMPLATE_TEST,
+            ],
+            cwd=REPO,
+            env={**env, "STUDIO_TEST_DB_TEMPLATE": ""},
+            check=True,
+            capture_output=True,
+        )
+        shutil.copyfile(run / "test-studio.sqlite3", template)
+    return template
 
 
 def copy_tree(destination: Path) -> None:
@@ -155,6 +185,7 @@ def run_module(module: str, tests: list[str], root: Path) -> tuple[int, int, lis
     env = {**os.environ, "STUDIO_DATA_DIR": str(work / "var"), "PYTHONDONTWRITEBYTECODE": "1"}
     for name in ("DATABASE_URL", "REDIS_URL", "OLLAMA_URL", "OPENAI_BASE_URL", "COMFYUI_URLS", "LLM_BACKEND"):
         env.pop(name, None)
+    env["STUDIO_TEST_DB_TEMPLATE"] = str(migrated_template(root, env))
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     log = work / "mutmut.log"
     with log.open("w") as out:
