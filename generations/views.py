@@ -27,11 +27,11 @@ def _owned_generation(request, generation_id: int) -> Generation:
     )
 
 
-def action_done(request, session: Session, error: str = "", target: str = "", *, status: int = 400, then=None):
+def action_done(request, session: Session, error: str = "", *, status: int = 400, then=None):
     """htmx gets a small fragment (the card itself updates over the websocket); a plain form post is redirected
     (to ``then``, else the session)."""
     if request.htmx:
-        html = render_to_string("generations/_action_result.html", {"error": error}) if error or target else ""
+        html = render_to_string("generations/_action_result.html", {"error": error})
         return HttpResponse(html, status=status if error else 200)
     if error:
         messages.error(request, error)
@@ -162,8 +162,7 @@ def _file_response(output: MediaOutput, *, download: bool) -> FileResponse:
         as_attachment=download,
         filename=output.original_filename or output.file.name.rsplit("/", 1)[-1],
     )
-    response["Cache-Control"] = "private, max-age=3600"
-    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=3600"  # X-Content-Type-Options: SecurityMiddleware's
     return response
 
 

@@ -18,6 +18,16 @@ def test_it_cancels_a_queued_generation_and_pushes_the_card(alice_client, make_g
     assert cards and 'data-status="cancelled"' in cards[-1]
 
 
+def test_it_cancels_the_generation_asked_for_and_no_other(alice_client, make_generation):
+    kept, cancelled = make_generation(), make_generation()
+
+    response = cancel(alice_client, cancelled)
+
+    assert response.status_code == 200 and response.content.strip() == b""
+    assert Generation.objects.get(pk=cancelled.pk).status == Generation.Status.CANCELLED
+    assert Generation.objects.get(pk=kept.pk).status == Generation.Status.QUEUED
+
+
 def test_a_running_generation_is_flagged_for_its_worker(alice_client, make_generation, listener):
     generation = make_generation()
     Generation.objects.filter(pk=generation.pk).update(status="running", server="http://127.0.0.1:1")

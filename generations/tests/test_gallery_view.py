@@ -90,11 +90,31 @@ def test_it_shows_only_the_users_own_outputs(client, bob, alice_session, make_ge
     assert f'id="output-{output.pk}"' not in html and alice_session.title not in html
 
 
-def test_a_sessions_gallery_is_the_gallery_filtered_by_that_session(alice_client, alice_session):
-    response = alice_client.get(reverse("generations:gallery", args=[alice_session.pk]))
-    assert response.status_code == 302 and response.url == f"{GALLERY}?session={alice_session.pk}"
+def test_a_sessions_gallery_is_the_gallery_filtered_by_that_session(alice_client, alice, alice_session):
+    other = Session.objects.create(owner=alice, title="Harbour")
+    for session in (alice_session, other):
+        response = alice_client.get(reverse("generations:gallery", args=[session.pk]))
+        assert response.status_code == 302 and response.url == f"{GALLERY}?session={session.pk}"
 
 
 def test_the_gallery_of_another_users_session_is_404(client, bob, alice_session):
     client.force_login(bob)
     assert client.get(reverse("generations:gallery", args=[alice_session.pk])).status_code == 404
+
+
+def test_the_session_filter_offers_the_users_own_sessions_and_names_the_chosen_one(
+    alice_client, alice, bob, alice_session
+):
+    harbour = Session.objects.create(owner=alice, title="Harbour at noon")
+    Session.objects.create(owner=bob, title="Bob's secret garden")
+
+    everything = alice_client.get(GALLERY).content.decode()
+    chosen = alice_client.get(f"{GALLERY}?session={harbour.pk}").content.decode()
+
+    for html in (everything, chosen):
+        assert f'<option value="{alice_session.pk}">Lighthouse at dusk</option>' in html
+        assert "Bob&#x27;s secret garden" not in html and "secret garden" not in html
+    assert "<h1>Gallery</h1>" in everything and "Back to the studio" not in everything
+    assert f'<option value="{harbour.pk}" selected>Harbour at noon</option>' in chosen
+    assert '<h1>Gallery <span class="muted">· Harbour at noon</span></h1>' in chosen
+    assert f'href="{harbour.get_absolute_url()}">Back to the studio</a>' in chosen

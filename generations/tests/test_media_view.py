@@ -53,3 +53,23 @@ def test_a_file_opened_on_its_own_may_show_itself_and_run_nothing(alice_client, 
         directives = dict(part.strip().partition(" ")[::2] for part in policy.split(";"))
         assert directives["default-src"] == "'none'" and directives["sandbox"] == ""
         assert directives["img-src"] == "'self'" and "script-src" not in directives
+
+
+def test_the_type_served_is_the_one_the_studio_stored_never_one_guessed_from_the_name(alice_client, make_generation):
+    webp = stored_output(make_generation(), b"RIFF\x10\x00\x00\x00WEBPVP8 ", "looks_like.png", "image/webp")
+    untyped = stored_output(make_generation(), b"<script>alert(1)</script>", "page.html", "")
+
+    served = alice_client.get(reverse("generations:media", args=[webp.pk]))
+    refused_a_type = alice_client.get(reverse("generations:media", args=[untyped.pk]))
+
+    assert served["Content-Type"] == "image/webp"
+    assert refused_a_type["Content-Type"] == "application/octet-stream"
+    assert refused_a_type["X-Content-Type-Options"] == "nosniff"
+
+
+def test_media_is_cached_by_the_browser_only(alice_client, make_generation):
+    output = stored_output(make_generation())
+
+    response = alice_client.get(reverse("generations:media", args=[output.pk]))
+
+    assert response["Cache-Control"] == "private, max-age=3600"

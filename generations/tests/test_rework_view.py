@@ -13,6 +13,16 @@ def test_it_needs_a_finished_image(alice_client, make_generation, fake_comfyui):
     assert Generation.objects.count() == 1
 
 
+def test_a_plain_form_post_that_is_refused_goes_back_to_the_session_and_says_why(alice_client, make_generation):
+    generation = make_generation()
+
+    response = alice_client.post(reverse("generations:rework", args=[generation.pk]), follow=True)
+
+    assert response.redirect_chain == [(generation.session.get_absolute_url(), 302)]
+    assert [str(message) for message in response.context["messages"]] == ["only a finished image can be reworked."]
+    assert Generation.objects.count() == 1
+
+
 def test_it_starts_an_img2img_from_the_image(
     alice_client, make_generation, fake_comfyui, django_capture_on_commit_callbacks
 ):

@@ -21,6 +21,8 @@ def test_it_shows_the_picture_with_its_parameters_and_actions(alice_client, make
     for action in ("download", "rework", "reproduce", "delete_output", "favourite"):
         target = output.pk if action in ("download", "delete_output", "favourite") else generation.pk
         assert reverse(f"generations:{action}", args=[target]) in html, action
+    # Every action is a POST the CSRF check lets through only with the page's token.
+    assert html.count('name="csrfmiddlewaretoken"') == html.count('method="post"') >= 4
 
 
 def test_newer_and_older_follow_the_filters(alice_client, make_generation):

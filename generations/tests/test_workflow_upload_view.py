@@ -97,6 +97,7 @@ def test_it_is_refused_over_the_sessions_action_limit_and_stores_nothing(alice_c
     actions_used_up(alice_session)
     response = upload(alice_client, alice_session, json.dumps(graph()).encode(), positive_prompt="2.text")
     assert LIMIT_SENTENCE in response.content.decode()
+    assert response.redirect_chain == [(reverse("specialists:session_settings", args=[alice_session.pk]), 302)]
     assert not CustomWorkflow.objects.exists()
 
 
