@@ -153,9 +153,11 @@ def test_deleting_an_output_deletes_its_file(make_generation):
     path = Path(output.file.path)
     assert path.exists()
 
+    pk = output.pk
     output.delete()
 
     assert not path.exists()
+    assert not MediaOutput.objects.filter(pk=pk).exists()
 
 
 def test_the_unique_source_is_the_databases_own_rule(make_generation):
