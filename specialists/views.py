@@ -66,7 +66,6 @@ def studio(request, session_id: int):
         "core/studio.html",
         {
             "session": session,
-            "conversation": conversation,
             "messages_html": chat_html.render_messages(conversation),
             "paused": is_paused(conversation),
             "cue": turn_cue(conversation),

@@ -1,5 +1,7 @@
 """The Engines page: what check_engines reports, in the browser, refreshed while it is open."""
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -17,7 +19,7 @@ def test_it_shows_every_engine_what_it_offers_and_that_all_is_ready(admin_client
     assert "Ready: everything the studio needs is there." in page
     assert f"Ollama at {fake_ollama.url}" in page and "llama3.2:latest" in page and "qwen2.5:7b" in page
     assert f"ComfyUI at {fake_comfyui.url}" in page
-    assert "SDXL (and Pony, Illustrious)</strong>\n        <span class=\"badge badge-ok\">ready</span>" in page
+    assert 'SDXL (and Pony, Illustrious)</strong>\n        <span class="badge badge-ok">ready</span>' in page
     assert "not installed — needs wan2.1_t2v_1.3B_fp16.safetensors in ComfyUI/models/diffusion_models" in page
     assert f'hx-get="{URL}" hx-trigger="every 15s"' in page
 
@@ -28,12 +30,15 @@ def test_it_says_what_is_down_and_how_to_fix_it(admin_client, fake_ollama, fake_
     assert "Not ready: fix what is listed below." in page
     missing = page.split("<h2>Missing</h2>", 1)[1].split("</section>", 1)[0]
     assert dead_url in missing and "COMFYUI_URLS" in missing
-    assert f"ComfyUI at {dead_url} <span class=\"badge badge-error\">down</span>" in page
+    assert f'ComfyUI at {dead_url} <span class="badge badge-error">down</span>' in page
 
 
 def test_a_refresh_gets_the_report_alone_to_swap_in(admin_client, fake_ollama, fake_comfyui):
     fragment = admin_client.get(URL, HTTP_HX_REQUEST="true").content.decode()
+    page = admin_client.get(URL).content.decode()
     assert fragment.startswith('<div id="engines"') and "<html" not in fragment
+    assert page.startswith("<!doctype html>") and '<div id="engines"' in page
+    assert re.search(r'"X-CSRFToken": "\w+"', page)  # the page's own requests still pass the CSRF check
 
 
 def test_model_text_from_an_engine_is_escaped(admin_client, fake_ollama, fake_comfyui):
@@ -45,7 +50,7 @@ def test_model_text_from_an_engine_is_escaped(admin_client, fake_ollama, fake_co
 def test_it_is_for_whoever_runs_the_install_not_every_artist(alice_client, fake_ollama, fake_comfyui):
     response = alice_client.get(URL)
     assert response.status_code == 403
-    assert "Only the studio&#x27;s administrator sees the engines." in response.content.decode()
+    assert "<p>Only the studio&#x27;s administrator sees the engines.</p>" in response.content.decode()
     assert 'href="/engines/"' not in alice_client.get(reverse("specialists:home")).content.decode()
 
 

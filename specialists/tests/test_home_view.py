@@ -1,3 +1,5 @@
+import re
+
 from django.test import override_settings
 from django.urls import reverse
 
@@ -83,3 +85,11 @@ def test_each_session_shows_its_latest_picture_its_phase_and_is_newest_first(ali
     assert '<span class="badge">Generating</span>' in html and '<span class="badge">Refinement</span>' in html
     assert html.index("Quiet one") < html.index("Lighthouse at dusk")
     assert html.count('class="session-thumb is-empty"') == 1
+
+
+def test_the_idea_box_is_empty_and_limited_to_what_can_be_stored(alice_client, settings):
+    settings.MESSAGE_MAX_CHARS = 1234
+
+    html = alice_client.get(reverse("specialists:home")).content.decode()
+
+    assert re.search(r'<textarea id="id_idea" name="idea" rows="3" maxlength="1234"[^>]*required></textarea>', html)

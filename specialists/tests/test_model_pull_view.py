@@ -22,3 +22,12 @@ def test_it_rejects_another_users_pull(client, alice, bob):
     pull = ModelPull.objects.create(requested_by=alice, model="qwen3:8b")
     client.force_login(bob)
     assert client.get(reverse("specialists:model_pull", args=[pull.pk])).status_code == 404
+
+
+def test_it_shows_the_pull_asked_for_among_the_users_pulls(alice_client, alice):
+    ModelPull.objects.create(requested_by=alice, model="llama3.2", status="failed", error="first one")
+    second = ModelPull.objects.create(requested_by=alice, model="qwen3:8b", status="failed", error="second one")
+
+    html = alice_client.get(reverse("specialists:model_pull", args=[second.pk])).content.decode()
+
+    assert "second one" in html and "first one" not in html

@@ -20,6 +20,23 @@ def test_it_shows_the_conversation_with_escaped_model_text(alice_client, alice_s
     assert f'ws-connect="/ws/sessions/{alice_session.pk}/"' in html
 
 
+def test_it_opens_paused_as_it_was_left_with_the_composer_limited_to_what_can_be_stored(
+    alice_client, alice_session, settings
+):
+    settings.MESSAGE_MAX_CHARS = 1234
+    url = reverse("specialists:studio", args=[alice_session.pk])
+    running = alice_client.get(url).content.decode()
+    Conversation.objects.current(alice_session).append_message(
+        Role.SYSTEM, "You paused the team.", kind=Message.Kind.NOTICE, opens_turn=True, pauses=True
+    )
+
+    paused = alice_client.get(url).content.decode()
+
+    assert 'name="pause">Pause</button>' in running and 'name="resume"' not in running
+    assert 'name="resume">Resume</button>' in paused and 'name="pause"' not in paused
+    assert 'id="composer-text" name="text" rows="2" maxlength="1234"' in paused
+
+
 def test_it_rejects_another_users_session(client, bob, alice_session):
     client.force_login(bob)
     response = client.get(reverse("specialists:studio", args=[alice_session.pk]))
@@ -78,7 +95,7 @@ def test_a_thinking_models_reasoning_is_shown_folded_only_when_the_session_asks(
     alice_session.settings = {"show_thinking": True}
     alice_session.save()
     html = alice_client.get(alice_session.get_absolute_url()).content.decode()
-    assert "<details class=\"thinking\"><summary>How Luna thought it through</summary>" in html
+    assert '<details class="thinking"><summary>How Luna thought it through</summary>' in html
     assert "&lt;b&gt;first&lt;/b&gt; the mood" in html and reply.content in html
 
 
