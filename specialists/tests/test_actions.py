@@ -1,0 +1,187 @@
+"""specialists/services/actions.py on its own: what each action stores, and the sentence a refusal says."""
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from specialists.models import Conversation, Message, Phase, Role
+from specialists.services import actions
+from specialists.services.live import live
+from specialists.services.turns import is_paused
+from tests.fixtures.conversations import messages_of, put_in_phase
+
+
+@pytest.mark.parametrize(
+    ("text", "refusal"),
+    [
+        (None, "Send your message as text."),
+        (42, "Send your message as text."),
+        ("", "Type a message first."),
+        (" \n\t ", "Type a message first."),
+        (
+            "a fox\x00",
+            "That message contains a NUL character, which the studio cannot store. Remove it and send again.",
+        ),
+        (
+            "a fox \ud800 in snow",
+            "That message contains a broken character (half of an emoji?) that cannot be stored. "
+            "Retype that part and send again.",
+        ),
+        ("x" * 41, "That message is 41 characters; the limit is 40. Shorten it or split it in two."),
+    ],
+)
+def test_it_refuses_what_cannot_be_stored_with_what_to_do(settings, text, refusal):
+    settings.MESSAGE_MAX_CHARS = 40
+
+    with pytest.raises(actions.Rejected) as refused:
+        actions.validate_text(text)
+
+    assert str(refused.value) == refusal
+
+
+def test_the_limit_is_counted_after_trimming_and_said_with_thousands_separated(settings):
+    settings.MESSAGE_MAX_CHARS = 1000
+
+    assert actions.validate_text("  " + "x" * 1000 + "\n") == "x" * 1000
+    with pytest.raises(actions.Rejected) as refused:
+        actions.validate_text("x" * 1001)
+
+    assert str(refused.value) == "That message is 1,001 characters; the limit is 1,000. Shorten it or split it in two."
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "generate",
+        "Generate!",
+        "please generate it",
+        "render",
+        "render it again please",
+        "create it",
+        "make it",
+        "make it so",
+        "go",
+        "go ahead",
+        "ship it",
+        "let's go",
+        "lets do it",
+        "let's generate",
+        "let's render",
+        "do it",
+        "looks good",
+        "looks great, generate",
+        "Looks right!! go",
+        "  go ahead and make it",
+    ],
+)
+def test_these_words_ask_for_the_picture(said):
+    assert actions.GENERATE_INTENT.search(said)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "a generated look, but softer",
+        "the lighthouse should look good at night",
+        "going further out to sea",
+        "make the sky darker",
+        "gogh-like brushwork",
+        "doing it in ink would be nice",
+        "I think we should render the waves sharper",
+    ],
+)
+def test_these_words_are_ordinary_talk(said):
+    assert not actions.GENERATE_INTENT.search(said)
+
+
+@pytest.mark.parametrize(("said", "explicit"), [("generate", True), ("please render", True), ("go ahead", False)])
+def test_only_generate_or_render_ask_for_it_outside_the_brief_phases(said, explicit):
+    assert bool(actions.EXPLICIT_GENERATE.search(said)) is explicit
+
+
+with_database = pytest.mark.django_db(transaction=True)
+
+
+@with_database
+async def test_talking_stores_the_trimmed_words_and_stops_whoever_is_talking(alice, alice_session):
+    posted = await actions.post_message(alice_session, alice, "  a lighthouse at dusk \n")
+
+    stored = await messages_of(alice_session)
+    assert [(m.role, m.content) for m in stored] == [(Role.USER, "a lighthouse at dusk")]
+    assert posted.message.pk == stored[0].pk and posted.refusal == "" and not posted.was_paused
+    assert await live().get_interrupt(posted.message.conversation_id) == posted.message.pk
+
+
+@with_database
+async def test_asking_to_generate_before_a_brief_keeps_the_words_and_says_why(alice, alice_session):
+    posted = await actions.post_message(alice_session, alice, "generate")
+
+    assert posted.refusal == actions.NO_BRIEF_YET
+    assert posted.generation_message_id is None
+    assert [m.content for m in await messages_of(alice_session)] == ["generate"]
+
+
+@with_database
+async def test_go_ahead_before_a_brief_is_just_talk(alice, alice_session):
+    posted = await actions.post_message(alice_session, alice, "go ahead")
+
+    assert posted.refusal == ""
+
+
+@with_database
+async def test_talking_to_a_paused_team_lets_it_go_on(alice, alice_session):
+    await actions.pause(alice_session)
+
+    posted = await actions.post_message(alice_session, alice, "carry on")
+
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    assert posted.was_paused and not await sync_to_async(is_paused)(conversation)
+
+
+@with_database
+@pytest.mark.parametrize(
+    ("phase", "direction", "refusal"),
+    [
+        (Phase.COMPLETE, "advance", "From here, press Generate on the brief (or say “generate”)."),
+        (Phase.IDEATION, "back", "This is already the first phase."),
+    ],
+)
+async def test_a_step_that_leads_nowhere_is_refused_with_what_to_do(alice_session, phase, direction, refusal):
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    await sync_to_async(put_in_phase)(conversation, phase)
+
+    with pytest.raises(actions.Rejected) as refused:
+        await actions.move(alice_session, direction)
+
+    assert str(refused.value) == refusal
+    await sync_to_async(conversation.refresh_from_db)()
+    assert conversation.phase == phase
+
+
+@with_database
+async def test_pausing_twice_leaves_one_notice_and_says_so(alice_session):
+    await actions.pause(alice_session)
+
+    with pytest.raises(actions.Rejected) as refused:
+        await actions.pause(alice_session)
+
+    assert str(refused.value) == "The team is already paused. Send a message, or press Resume, to go on."
+    notices = [m for m in await messages_of(alice_session) if m.kind == Message.Kind.NOTICE]
+    assert [(n.content, n.pauses) for n in notices] == [
+        ("You paused the team. Send a message, or press Resume, to go on.", True)
+    ]
+    assert await live().get_interrupt(notices[0].conversation_id) == notices[0].pk
+
+
+@with_database
+async def test_resuming_lets_the_team_go_on_once(alice_session):
+    with pytest.raises(actions.Rejected) as refused:
+        await actions.resume(alice_session)
+    assert str(refused.value) == "The team is not paused."
+
+    await actions.pause(alice_session)
+    await actions.resume(alice_session)
+
+    notices = [m for m in await messages_of(alice_session) if m.kind == Message.Kind.NOTICE]
+    assert [(n.content, n.pauses) for n in notices][-1] == ("You let the team go on.", False)
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    assert not await sync_to_async(is_paused)(conversation)
