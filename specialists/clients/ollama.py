@@ -220,7 +220,7 @@ class OllamaClient:
     async def unload(self, model: str) -> None:
         """Ask Ollama to free a model's memory now (before a big image job, for instance)."""
         try:
-            response = await self._http.post("/api/generate", json={"model": model, "keep_alive": 0, "stream": False})
+            response = await self._http.post("/api/generate", json={"model": model, "keep_alive": 0})
         except httpx.HTTPError as exc:
             raise self._transport_error(exc, during_reply=False) from exc
         if response.status_code >= 400:

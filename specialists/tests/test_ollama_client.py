@@ -175,6 +175,27 @@ async def test_an_unreachable_ollama_says_how_to_start_it(dead_url):
     assert failed.value.message == expected and listing.value.message == expected
 
 
+@pytest.mark.parametrize("call", ["capabilities", "unload", "loaded", "pull"])
+async def test_every_call_to_an_unreachable_ollama_says_how_to_start_it(dead_url, call):
+    client = OllamaClient(dead_url, connect_timeout=1, read_timeout=1)
+    calls = {
+        "capabilities": lambda: client.capabilities("llama3.2"),
+        "unload": lambda: client.unload("llama3.2"),
+        "loaded": lambda: client.loaded(),
+        "pull": lambda: collect(client.pull("llama3.2")),
+    }
+    try:
+        with pytest.raises(TransientError) as failed:
+            await calls[call]()
+    finally:
+        await client.aclose()
+
+    assert (
+        failed.value.message
+        == f"Ollama is not reachable at {dead_url}. Start it with `ollama serve`, or set OLLAMA_URL."
+    )
+
+
 async def test_it_lists_installed_models(client, fake_ollama):
     fake_ollama.models = ["llama3.2", "qwen2.5:7b"]
     models = await client.list_models()
@@ -192,9 +213,88 @@ async def test_it_unloads_a_loaded_model(client, fake_ollama):
     await client.unload("qwen2.5:7b")
     assert await client.loaded() == []
     unload = [r for r in fake_ollama.requests if r["path"] == "/api/generate"][0]
-    assert unload["json"]["keep_alive"] == 0
-    with pytest.raises(PermanentError, match="ollama pull gone"):
+    assert unload["json"] == {"model": "qwen2.5:7b", "keep_alive": 0}
+    with pytest.raises(PermanentError) as failed:
         await client.unload("gone")
+    assert failed.value.message == "model gone is not installed in Ollama: run `ollama pull gone`"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "error", "sentence"),
+    [
+        ("server_error", 500, TransientError, "Ollama at {url} failed (500): internal error. Try again."),
+        ("server_error", 400, PermanentError, "Ollama refused the request (400): internal error"),
+        ("drop", 500, TransientError, "Ollama at {url} dropped the connection (RemoteProtocolError); try again."),
+    ],
+)
+async def test_an_unload_that_fails_says_how(client, fake_ollama, kind, status, error, sentence):
+    fake_ollama.fail_next(kind, status=status, path="/api/generate")
+
+    with pytest.raises(error) as failed:
+        await client.unload("qwen2.5:7b")
+
+    assert type(failed.value) is error and failed.value.message == sentence.format(url=fake_ollama.url)
+
+
+async def test_a_pull_reports_each_step_and_installs_the_model(client, fake_ollama):
+    lines = await collect(client.pull("qwen3:8b"))
+
+    assert lines[0] == {"status": "pulling manifest"} and lines[-1] == {"status": "success"}
+    progress = [line for line in lines if "completed" in line]
+    assert [line["completed"] * 4 // line["total"] for line in progress] == [1, 2, 3, 4]
+    assert [r["json"] for r in fake_ollama.requests if r["path"] == "/api/pull"] == [
+        {"model": "qwen3:8b", "stream": True}
+    ]
+    assert fake_ollama.pull_endings() == [("qwen3:8b", "installed")]
+    assert "qwen3:8b" in [model.name for model in await client.list_models()]
+
+
+@pytest.mark.parametrize(
+    ("message", "sentence"),
+    [
+        (
+            None,
+            "Ollama has no model called qwen9 to download. Check the name on ollama.com/library "
+            "(for example llama3.2 or qwen2.5:7b).",
+        ),
+        ("write /root/.ollama/models: no space left on device", None),
+    ],
+)
+async def test_a_pull_that_fails_on_the_way_says_whether_the_name_or_the_machine_is_wrong(
+    client, fake_ollama, message, sentence
+):
+    fake_ollama.fail_next("error_line", message=message, path="/api/pull")
+    lines = []
+
+    with pytest.raises(PermanentError) as failed:
+        await collect(client.pull("qwen9"), into=lines)
+
+    assert lines == [{"status": "pulling manifest"}]
+    assert failed.value.message == (sentence or f"Ollama could not download qwen9: {message}")
+
+
+async def test_a_pull_refused_at_once_is_told_like_any_refusal(client, fake_ollama):
+    fake_ollama.fail_next("server_error", status=500, message="registry unreachable", path="/api/pull")
+
+    with pytest.raises(TransientError) as failed:
+        await collect(client.pull("qwen3:8b"))
+
+    assert failed.value.message == f"Ollama at {fake_ollama.url} failed (500): registry unreachable. Try again."
+
+
+async def test_a_pull_that_stops_reporting_is_transient_and_the_download_is_abandoned(fake_ollama):
+    client = OllamaClient(fake_ollama.url, connect_timeout=1, read_timeout=0.5)
+    fake_ollama.fail_next("stall", path="/api/pull")
+    lines = []
+    try:
+        with pytest.raises(TransientError) as failed:
+            await collect(client.pull("qwen3:8b"), into=lines)
+    finally:
+        await client.aclose()
+
+    assert lines == [{"status": "pulling manifest"}]
+    assert failed.value.message == f"Ollama at {fake_ollama.url} stopped reporting the download of qwen3:8b; try again."
+    assert "qwen3:8b" not in fake_ollama.models
 
 
 async def test_an_early_stop_by_the_consumer_closes_the_stream(client, fake_ollama):

@@ -685,6 +685,15 @@ class FakeOllama(BackgroundServer):
             await response.write(_ndjson({"error": failure["message"] or "pull model manifest: file does not exist"}))
             await response.write_eof()
             return response
+        if failure and failure["kind"] == "stall":
+            # A registry that stops sending: Ollama's progress lines stop too, and the request stays open.
+            response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+            await response.prepare(request)
+            await response.write(_ndjson({"status": "pulling manifest"}))
+            await self._hang(request)
+            return response
+        if failure:
+            return await self._path_failure(request, failure)
         digest = "sha256:" + hashlib.sha256(full_name(model).encode()).hexdigest()
         total = _model_entry(model)["size"]
         steps = [{"status": "pulling manifest"}]
