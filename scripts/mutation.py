@@ -55,7 +55,7 @@ TARGETS: dict[str, list[str]] = {
         "specialists/tests/test_openai_client.py",
         "specialists/tests/test_openai_dialects.py",
     ],
-    "specialists/clients/ollama.py": ["specialists/tests/test_ollama_client.py", "tests/faults/test_ollama_faults.py"],
+    "specialists/clients/ollama.py": ["specialists/tests/test_ollama_client.py"],
     "generations/clients/comfyui.py": ["generations/tests/test_comfyui_client.py"],
     "generations/services/media.py": [
         "generations/tests/test_media.py",

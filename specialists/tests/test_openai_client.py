@@ -311,3 +311,53 @@ def test_images_are_sent_as_data_urls_in_content_parts():
             {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,eA=="}},
         ],
     }
+
+
+@pytest.mark.parametrize(
+    ("schema", "dialect", "sent"),
+    [
+        (None, "json_schema", None),
+        ("json", "json_schema", {"type": "json_object"}),
+        ("json", "json_object", {"type": "json_object"}),
+        ("anything else", "json_schema", {"type": "json_object"}),
+        ({"type": "object"}, "json_object", {"type": "json_object", "schema": {"type": "object"}}),
+        (
+            {"type": "object"},
+            "json_schema",
+            {"type": "json_schema", "json_schema": {"name": "brief", "schema": {"type": "object"}}},
+        ),
+    ],
+)
+def test_structured_output_is_asked_in_the_servers_dialect(schema, dialect, sent):
+    from specialists.clients.openai_compat import response_format
+
+    assert response_format(schema, dialect) == sent
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("x" * 200, "x" * 200),
+        ("y" * 201, "y" * 200),
+        ("\n\n  first line  \nsecond", "first line"),
+        ("", ""),
+    ],
+)
+def test_a_refusal_is_told_by_its_first_line_cut_at_200_characters(offline, text, said):
+    assert (
+        str(offline._classified(text, "qwen3", 400))
+        == f"The model server at {SERVER} refused the request (400): {said}"
+    )
+
+
+async def test_an_unreachable_servers_model_list_says_how_to_start_it(dead_url):
+    client = OpenAICompatClient(f"{dead_url}/v1", connect_timeout=1, read_timeout=1)
+    try:
+        with pytest.raises(TransientError) as failed:
+            await client.list_models()
+    finally:
+        await client.aclose()
+
+    assert failed.value.message == (
+        f"The OpenAI-compatible server is not reachable at {dead_url}/v1. Start it, or fix OPENAI_BASE_URL."
+    )

@@ -6,7 +6,7 @@ import pytest
 
 from specialists.clients.openai_compat import OpenAICompatClient
 from studio.errors import PermanentError, TransientError
-from tests.fakes.openai_server import DIALECTS
+from tests.fakes.openai_server import DIALECTS, LOADED_MODEL
 
 SAGA = [
     {"role": "system", "content": "You are Saga, the team's storyteller."},
@@ -39,11 +39,14 @@ async def test_it_reads_the_reply_in_every_dialect(client, fake_openai):
     chunks = await collect(client.stream_chat("whatever-name", SAGA))
     assert "".join(c.content for c in chunks).startswith("Saga here.")
     final = chunks[-1]
-    assert final.done and final.stats["done_reason"] == "stop"
+    assert final.done and final.stats["total_duration"] > 0
+    stats = {key: value for key, value in final.stats.items() if key != "total_duration"}
     if fake_openai.dialect == "llama-cpp-python":
-        assert "eval_count" not in final.stats  # it ignores stream_options: no usage to report
+        # It echoes the name asked for, and ignores stream_options: no usage to report.
+        assert stats == {"model": "whatever-name", "done_reason": "stop"}
     else:
-        assert final.stats["eval_count"] == len([c for c in chunks if c.content])
+        replied = len([c for c in chunks if c.content])
+        assert stats == {"model": LOADED_MODEL, "done_reason": "stop", "eval_count": replied, "prompt_eval_count": 36}
 
 
 @every_dialect
@@ -130,6 +133,35 @@ async def test_capabilities_come_from_props_where_the_server_has_them(client, fa
         assert (await client.capabilities("smollm2")).vision is True
     else:
         assert found.known is False and found.vision is False
+
+
+@pytest.mark.parametrize(("n_ctx", "context_length"), [(8192, 8192), (1, 1), (0, None), (-1, None), ("4096", None)])
+async def test_only_a_positive_whole_context_size_is_believed(client, fake_openai, n_ctx, context_length):
+    fake_openai.n_ctx = n_ctx
+
+    assert (await client.capabilities("smollm2")).context_length == context_length
+
+
+async def test_the_options_the_studio_sets_become_the_servers_own_fields(client, fake_openai):
+    options = {"temperature": 0.4, "seed": 7, "num_predict": 64, "top_p": 0.9, "num_ctx": 8192, "top_k": None}
+
+    await collect(client.stream_chat("smollm2", SAGA, options=options))
+
+    sent = fake_openai.chat_requests()[0]["json"]
+    assert {key: sent[key] for key in ("temperature", "seed", "max_tokens", "top_p")} == {
+        "temperature": 0.4,
+        "seed": 7,
+        "max_tokens": 64,
+        "top_p": 0.9,
+    }
+    assert not {"num_ctx", "num_predict", "top_k"} & set(sent)
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+async def test_a_none_option_is_left_to_the_server(client, fake_openai):
+    await collect(client.stream_chat("smollm2", SAGA, options={"temperature": None}))
+
+    assert "temperature" not in fake_openai.chat_requests()[0]["json"]
 
 
 @every_dialect

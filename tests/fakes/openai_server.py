@@ -70,6 +70,9 @@ class FakeOpenAIServer(BackgroundServer):
         self.host, self.port = host, port
         self.token_delay = token_delay
         self.vision = False
+        # What /props reports as the context size, in place of the recorded one (a server started with another
+        # --ctx-size, or one that reports nonsense).
+        self.n_ctx: object = None
         self.thinking_models = ("qwen3", "deepseek-r1")
         self._lock = threading.Lock()
         self._failures: collections.deque[dict] = collections.deque()
@@ -100,6 +103,7 @@ class FakeOpenAIServer(BackgroundServer):
             self._requests.clear()
         self.dialect = dialect or self.dialect
         self.vision = False
+        self.n_ctx = None
         self.token_delay = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -152,6 +156,8 @@ class FakeOpenAIServer(BackgroundServer):
             return web.json_response({"detail": "Not Found"}, status=404)
         props = json.loads(_recorded("llama_cpp_server", "props"))
         props["modalities"]["vision"] = self.vision
+        if self.n_ctx is not None:
+            props["default_generation_settings"]["n_ctx"] = self.n_ctx
         return web.json_response(props)
 
     async def _models(self, request: web.Request) -> web.Response:
