@@ -6,7 +6,7 @@ import pytest
 
 from specialists.clients.openai_compat import OpenAICompatClient
 from studio.errors import PermanentError, TransientError
-from tests.fakes.openai_server import DIALECTS, LOADED_MODEL
+from tests.fakes.openai_server import DIALECTS, LMSTUDIO_FORMAT_REFUSAL, LOADED_MODEL
 
 SAGA = [
     {"role": "system", "content": "You are Saga, the team's storyteller."},
@@ -75,6 +75,59 @@ async def test_a_server_that_takes_json_schema_only_is_taught_back_after_a_json_
     assert [r["json"]["response_format"]["type"] for r in fake_openai.chat_requests()] == ["json_object", "json_schema"]
 
 
+@pytest.mark.parametrize("fake_openai", ["lmstudio"], indirect=True)
+async def test_plain_json_asked_of_a_server_that_refuses_it_says_what_the_server_said(client, fake_openai):
+    with pytest.raises(PermanentError) as failed:
+        await collect(client.stream_chat("smollm2", SAGA, format="json"))
+
+    assert failed.value.message == (
+        f"The model server at {fake_openai.url} accepts neither form of structured output the studio knows "
+        f"(JSON schema, JSON object with a schema): {LMSTUDIO_FORMAT_REFUSAL}"
+    )
+    assert len(fake_openai.chat_requests()) == 1
+
+
+async def test_the_api_key_is_sent_as_a_bearer_token_and_no_key_sends_none(fake_openai):
+    for key, sent in (("sk-local", "Bearer sk-local"), ("", None)):
+        client = OpenAICompatClient(fake_openai.url, key, connect_timeout=1, read_timeout=5)
+        try:
+            await client.list_models()
+        finally:
+            await client.aclose()
+        assert fake_openai.requests[-1]["authorization"] == sent
+
+
+@pytest.mark.parametrize(
+    ("answer", "error", "sentence"),
+    [
+        ((500, "upstream down"), TransientError, "The model server at {url} failed (500): upstream down"),
+        ((400, "bad"), PermanentError, "The model server at {url} refused the request (400): bad"),
+        ((200, "<html>"), TransientError, "The model server at {url} sent an unreadable model list."),
+    ],
+)
+async def test_a_model_list_that_fails_says_how(client, fake_openai, answer, error, sentence):
+    fake_openai.models_answer = answer
+
+    with pytest.raises(error) as failed:
+        await client.list_models()
+
+    assert type(failed.value) is error and failed.value.message == sentence.format(url=fake_openai.url)
+
+
+@pytest.mark.parametrize(
+    ("body", "names"),
+    [
+        ('{"data": [{"id": "a"}, {"id": ""}, "b", {"name": "c"}, {"id": "d"}]}', ["a", "d"]),
+        ('{"data": null}', []),
+        ("[1, 2]", []),
+    ],
+)
+async def test_only_entries_with_a_name_are_models(client, fake_openai, body, names):
+    fake_openai.models_answer = (200, body)
+
+    assert [model.name for model in await client.list_models()] == names
+
+
 @every_dialect
 async def test_an_error_in_the_middle_of_the_stream_is_transient_and_keeps_the_tokens(client, fake_openai):
     fake_openai.fail_next("error_mid_stream", after_tokens=3, message="slot unavailable")
@@ -88,8 +141,9 @@ async def test_an_error_in_the_middle_of_the_stream_is_transient_and_keeps_the_t
 @every_dialect
 async def test_a_stream_with_no_event_at_all_is_an_error_not_an_empty_reply(client, fake_openai):
     fake_openai.fail_next("empty_stream")
-    with pytest.raises(TransientError, match="ended the reply without a word"):
+    with pytest.raises(TransientError) as failed:
         await collect(client.stream_chat("smollm2", SAGA))
+    assert failed.value.message == f"The model server at {fake_openai.url} ended the reply without a word; try again."
 
 
 @every_dialect

@@ -20,7 +20,8 @@ reply for a model whose name marks it as a reasoning model (``thinking_models``)
 
 Knobs: ``dialect``, ``token_delay``, ``fail_next(kind, after_tokens=0, message=None)`` with kinds
 ``error_mid_stream`` (the dialect's in-stream error after some tokens), ``empty_stream`` (200 and no
-event), ``server_error`` (HTTP 500 with ``message``). Records: ``requests`` ({path, json, peer, status}).
+event), ``server_error`` (HTTP 500 with ``message``); ``n_ctx`` and ``models_answer`` replace what /props and
+/v1/models say. Records: ``requests`` ({path, json, peer, status, authorization}).
 """
 
 from __future__ import annotations
@@ -73,6 +74,8 @@ class FakeOpenAIServer(BackgroundServer):
         # What /props reports as the context size, in place of the recorded one (a server started with another
         # --ctx-size, or one that reports nonsense).
         self.n_ctx: object = None
+        # (status, body) that GET /v1/models answers instead of the list: a proxy's error page, or a broken server.
+        self.models_answer: tuple[int, str] | None = None
         self.thinking_models = ("qwen3", "deepseek-r1")
         self._lock = threading.Lock()
         self._failures: collections.deque[dict] = collections.deque()
@@ -104,6 +107,7 @@ class FakeOpenAIServer(BackgroundServer):
         self.dialect = dialect or self.dialect
         self.vision = False
         self.n_ctx = None
+        self.models_answer = None
         self.token_delay = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -135,7 +139,13 @@ class FakeOpenAIServer(BackgroundServer):
         except ValueError:
             body = raw.decode("utf-8", "replace")
         peer = request.transport.get_extra_info("peername") if request.transport else None
-        record = {"path": request.path, "json": body, "peer": peer[1] if peer else None, "status": None}
+        record = {
+            "path": request.path,
+            "json": body,
+            "peer": peer[1] if peer else None,
+            "status": None,
+            "authorization": request.headers.get("Authorization"),
+        }
         with self._lock:
             self._requests.append(record)
         request[BODY] = body if isinstance(body, dict) else {}
@@ -161,6 +171,9 @@ class FakeOpenAIServer(BackgroundServer):
         return web.json_response(props)
 
     async def _models(self, request: web.Request) -> web.Response:
+        if self.models_answer is not None:
+            status, body = self.models_answer
+            return web.Response(status=status, text=body, content_type="application/json")
         if self.dialect.startswith("llama.cpp"):
             return web.Response(text=_recorded("llama_cpp_server", "models"), content_type="application/json")
         if self.dialect == "llama-cpp-python":
