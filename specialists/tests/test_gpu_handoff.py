@@ -39,7 +39,7 @@ def test_before_a_job_ollama_lets_its_models_go_and_the_chat_says_so(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETE
     unloads = [r for r in fake_ollama.requests if r["path"] == "/api/generate"]
-    assert [r["json"] for r in unloads] == [{"model": "llama3.2:latest", "keep_alive": 0, "stream": False}]
+    assert [r["json"] for r in unloads] == [{"model": "llama3.2:latest", "keep_alive": 0}]
     assert unloads[0]["finished"] <= fake_comfyui.prompts[0]["at"], "the picture went to ComfyUI before the unload"
     assert any("Handed the GPU to ComfyUI" in text and "llama3.2" in text for text in notices(generation.session))
 
