@@ -399,6 +399,108 @@ async def test_capabilities_come_from_api_show_not_the_name(client, fake_ollama,
     assert fake_ollama.requests[-1]["path"] == "/api/show" and fake_ollama.requests[-1]["json"] == {"model": model}
 
 
+@pytest.mark.parametrize(
+    ("model", "labels"),
+    [("llama3.2", ["tools"]), ("llava:7b", ["vision"]), ("qwen3:8b", ["thinking", "tools"]), ("gemma3:1b", [])],
+)
+async def test_capabilities_name_what_the_model_can_do(client, fake_ollama, model, labels):
+    fake_ollama.models = [model]
+
+    assert (await client.capabilities(model)).labels() == labels
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('{"capabilities": ["vision"], "model_info": {"x.context_length": 1}}', (True, 1)),
+        ('{"capabilities": ["vision"], "model_info": {"x.context_length": 0}}', (True, None)),
+        ('{"capabilities": [], "model_info": {"x.context_length": "4096"}}', (False, None)),
+        ('{"capabilities": [], "model_info": {"x.block_count": 32}}', (False, None)),
+        ('{"capabilities": [], "model_info": [["x.context_length", 8]]}', (False, None)),
+    ],
+)
+async def test_a_context_length_is_believed_only_when_it_is_a_positive_whole_number(
+    client, fake_ollama, body, expected
+):
+    fake_ollama.fail_next("raw", status=200, message=body, path="/api/show")
+
+    found = await client.capabilities("llama3.2")
+
+    assert (found.vision, found.context_length) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "sentence"),
+    [
+        (500, "boom", TransientError, "Ollama at {url} failed (500): boom. Try again."),
+        (400, "bad", PermanentError, "Ollama refused the request (400): bad"),
+        (200, "<html>", TransientError, "Ollama at {url} sent an unreadable answer to /api/show."),
+    ],
+)
+async def test_capabilities_that_cannot_be_read_say_why(client, fake_ollama, status, body, error, sentence):
+    fake_ollama.fail_next("raw", status=status, message=body, path="/api/show")
+
+    with pytest.raises(error) as failed:
+        await client.capabilities("llama3.2")
+
+    assert type(failed.value) is error and failed.value.message == sentence.format(url=fake_ollama.url)
+
+
+async def test_an_answer_that_is_not_a_mapping_says_nothing_is_known(client, fake_ollama):
+    fake_ollama.fail_next("raw", status=200, message="[1]", path="/api/show")
+    fake_ollama.fail_next("raw", status=200, message="[1]", path="/api/ps")
+
+    assert (await client.capabilities("llama3.2")).known is False
+    assert await client.loaded() == []
+
+
+async def test_installed_models_are_read_whatever_fields_an_entry_lacks(client, fake_ollama):
+    entries = [
+        {"model": "a:1"},
+        {"name": "", "model": ""},
+        {"name": "b", "model": "other", "details": {"family": "qwen3", "parameter_size": "7B"}, "size": 12},
+    ]
+    fake_ollama.fail_next("raw", status=200, message=json.dumps({"models": entries}), path="/api/tags")
+
+    models = await client.list_models()
+
+    assert [(m.name, m.family, m.parameter_size, m.size, m.backend) for m in models] == [
+        ("a:1", "", "", 0, "ollama"),
+        ("b", "qwen3", "7B", 12, "ollama"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "sentence"),
+    [
+        (
+            503,
+            "queue full",
+            TransientError,
+            "Ollama at {url} is overloaded (its queue is full); try again in a moment.",
+        ),
+        (400, "bad", PermanentError, "Ollama refused the request (400): bad"),
+        (200, "<html>", TransientError, "Ollama at {url} sent an unreadable answer to /api/tags."),
+    ],
+)
+async def test_a_model_list_that_cannot_be_read_says_why(client, fake_ollama, status, body, error, sentence):
+    fake_ollama.fail_next("raw", status=status, message=body, path="/api/tags")
+
+    with pytest.raises(error) as failed:
+        await client.list_models()
+
+    assert type(failed.value) is error and failed.value.message == sentence.format(url=fake_ollama.url)
+
+
+async def test_a_pull_refused_outright_is_a_lasting_error(client, fake_ollama):
+    fake_ollama.fail_next("raw", status=400, message='{"error": "invalid model name"}', path="/api/pull")
+
+    with pytest.raises(PermanentError) as failed:
+        await collect(client.pull("Bad Name"))
+
+    assert failed.value.message == "Ollama refused the request (400): invalid model name"
+
+
 async def test_an_ollama_too_old_to_report_capabilities_says_it_does_not_know(client, fake_ollama):
     fake_ollama.reports_capabilities = False
     found = await client.capabilities("llava:7b")

@@ -58,7 +58,7 @@ CAPABILITIES = (
 CONTEXT_LENGTH = 131072
 NO_IMAGE_INPUT = "this model is missing data required for image input"
 CHAT_PATHS = ("/api/chat", "/v1/chat/completions")
-FAILURE_KINDS = ("not_found", "error_line", "drop", "server_error", "hang", "stall")
+FAILURE_KINDS = ("not_found", "error_line", "drop", "server_error", "hang", "stall", "raw")
 KEEP_ALIVE_SECONDS = 300
 _PERSONA = re.compile(r"You are (\w+)")
 _FAMILIES = (("llava", "llama"), ("llama", "llama"), ("qwen", "qwen2"), ("gemma", "gemma3"), ("mistral", "llama"))
@@ -315,7 +315,8 @@ class FakeOllama(BackgroundServer):
         not_found (404 model not found), error_line (a {"error"} line after `after_tokens` tokens,
         HTTP 200), drop (cut the connection after `after_tokens` tokens, no final line),
         server_error (HTTP `status`, default 500), hang (accept, read the body, never answer),
-        stall (send `after_tokens` tokens, then nothing until reset)."""
+        stall (send `after_tokens` tokens, then nothing until reset), raw (HTTP `status` with `message` as the
+        whole body: a proxy's page, or an Ollama version that answers otherwise; for `path` only)."""
         if kind not in FAILURE_KINDS:
             raise ValueError(f"unknown failure kind {kind!r}; one of {FAILURE_KINDS}")
         with self._lock:
@@ -628,6 +629,8 @@ class FakeOllama(BackgroundServer):
         return web.json_response(shown)
 
     async def _path_failure(self, request: web.Request, failure: dict) -> web.StreamResponse:
+        if failure["kind"] == "raw":
+            return web.Response(status=failure["status"], text=failure["message"] or "")
         if failure["kind"] == "hang":
             return await self._hang(request)
         if failure["kind"] == "drop":
