@@ -1,5 +1,7 @@
 """specialists/services/actions.py on its own: what each action stores, and the sentence a refusal says."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -185,3 +187,62 @@ async def test_resuming_lets_the_team_go_on_once(alice_session):
     assert [(n.content, n.pauses) for n in notices][-1] == ("You let the team go on.", False)
     conversation = await sync_to_async(Conversation.objects.current)(alice_session)
     assert not await sync_to_async(is_paused)(conversation)
+
+
+async def _joined(session):
+    """A channel in the session's group: what every browser on the session is told."""
+    from channels.layers import get_channel_layer
+
+    from studio.core.services.broadcast import group_name
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_name(session.pk), channel)
+    return layer, channel
+
+
+async def _told_of(layer, channel, message_ids: set[int], timeout: float = 30) -> set[int]:
+    """Read the session's events until each of ``message_ids`` was announced; the ids announced."""
+    told: set[int] = set()
+    while not message_ids <= told:
+        event = await asyncio.wait_for(layer.receive(channel), timeout)
+        if event["type"] == "studio.message":
+            told.add(event["message_id"])
+    return told
+
+
+@with_database
+async def test_moving_on_stops_whoever_is_talking_and_opens_the_next_phase(alice_session):
+    await actions.move(alice_session, "advance")
+
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    notice = [m for m in await messages_of(alice_session) if m.kind == Message.Kind.NOTICE][-1]
+    assert conversation.phase == Phase.REFINEMENT
+    assert await live().get_interrupt(conversation.pk) == notice.pk
+
+
+@with_database
+async def test_pausing_and_resuming_tell_every_browser(alice_session):
+    layer, channel = await _joined(alice_session)
+
+    await actions.pause(alice_session)
+    await actions.resume(alice_session)
+
+    notices = [m.pk for m in await messages_of(alice_session) if m.kind == Message.Kind.NOTICE]
+    assert len(notices) == 2
+    assert await _told_of(layer, channel, set(notices)) >= set(notices)
+
+
+@with_database
+async def test_a_failed_reply_is_tried_again_once_and_every_browser_sees_its_button_go(alice_session):
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    await sync_to_async(conversation.append_message)(Role.USER, "a lighthouse", opens_turn=True)
+    failed = await sync_to_async(conversation.append_message)(Role.STYLE, "", status=Message.Status.FAILED)
+    layer, channel = await _joined(alice_session)
+
+    assert await actions.retry(alice_session) == 1
+    assert await actions.retry(alice_session) == 0
+
+    await sync_to_async(failed.refresh_from_db)()
+    assert failed.retried
+    assert failed.pk in await _told_of(layer, channel, {failed.pk})
