@@ -96,10 +96,7 @@ TARGETS: dict[str, list[str]] = {
         "generations/tests/test_run_generation_task.py",
         "tests/faults/test_comfyui_faults.py",
     ],
-    "specialists/services/actions.py": [
-        "specialists/tests/test_actions.py",
-        "specialists/tests/test_studio_consumer.py",
-    ],
+    "specialists/services/actions.py": ["specialists/tests/test_actions.py"],
     "specialists/consumers.py": ["specialists/tests/test_studio_consumer.py"],
 }
 

@@ -246,3 +246,129 @@ async def test_a_failed_reply_is_tried_again_once_and_every_browser_sees_its_but
     await sync_to_async(failed.refresh_from_db)()
     assert failed.retried
     assert failed.pk in await _told_of(layer, channel, {failed.pk})
+
+
+@with_database
+@pytest.mark.parametrize(
+    ("phase", "said", "then", "changed"),
+    [
+        (Phase.REVIEW, "make the sky darker", Phase.SYNTHESIS, True),  # Pixel revises the brief
+        (Phase.REVIEW, "Luna, is the teal right?", Phase.REVIEW, False),  # an aside to one specialist
+        (Phase.GENERATING, "more fog", Phase.REFINEMENT, True),
+        (Phase.COMPLETE, "more fog", Phase.REFINEMENT, True),
+        (Phase.REFINEMENT, "more fog", Phase.REFINEMENT, False),
+    ],
+)
+async def test_the_artists_words_take_the_conversation_where_they_point(
+    alice, alice_session, phase, said, then, changed
+):
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    await sync_to_async(put_in_phase)(conversation, phase)
+
+    posted = await actions.post_message(alice_session, alice, said)
+
+    await sync_to_async(conversation.refresh_from_db)()
+    assert (conversation.phase, posted.phase_changed) == (then, changed)
+
+
+@with_database
+async def test_a_new_round_opens_only_once_every_speaker_of_the_last_was_heard(alice, alice_session):
+    from specialists.services.phases import plan_for
+
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    await actions.post_message(alice_session, alice, "a lighthouse")
+    await actions.post_message(alice_session, alice, "at dusk")  # an interjection: the same round
+    await sync_to_async(conversation.refresh_from_db)()
+    assert conversation.round == 1
+
+    for role in plan_for(Phase.IDEATION, alice_session.settings).speakers:
+        await sync_to_async(conversation.append_message)(role, f"{role} speaks")
+    await actions.post_message(alice_session, alice, "now the keeper")
+
+    await sync_to_async(conversation.refresh_from_db)()
+    assert conversation.round == 2
+
+
+@with_database
+async def test_saying_generate_in_review_starts_the_live_brief_and_keeps_the_words(alice, fake_comfyui, settings):
+    from generations.models import Generation
+    from tests.fixtures.generations import finished_generations, session_in_review
+
+    settings.GENERATION_JOBS_IN_PROCESS = True
+    brief = {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}
+    session = await session_in_review(alice, brief)
+
+    posted = await actions.post_message(session, alice, "looks good, generate")
+
+    [generation] = await finished_generations(session, 1, timeout=30)
+    card = await sync_to_async(Message.objects.get)(pk=posted.generation_message_id)
+    assert posted.refusal == "" and card.generation_id == generation.pk
+    assert generation.parameters["positive_prompt"] == "a fox in snow"
+    assert generation.status == Generation.Status.COMPLETE
+    assert posted.message.content == "looks good, generate"
+
+
+@with_database
+async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_why(alice, fake_comfyui):
+    from generations.models import Generation
+    from tests.fixtures.generations import session_in_review
+
+    session = await session_in_review(alice, {"positive_prompt": "", "width": 512, "height": 512})
+
+    posted = await actions.post_message(session, alice, "generate")
+
+    assert posted.refusal.startswith("Could not start the generation: ") and "positive prompt" in posted.refusal
+    assert posted.generation_message_id is None
+    assert not await sync_to_async(Generation.objects.filter(session=session).exists)()
+    assert (await messages_of(session))[-1].content == "generate"
+
+
+@with_database
+async def test_replaying_words_never_starts_a_generation(alice, fake_comfyui):
+    from generations.models import Generation
+    from tests.fixtures.generations import session_in_review
+
+    session = await session_in_review(alice, {"positive_prompt": "a fox", "width": 512, "height": 512})
+
+    posted = await actions.post_message(session, alice, "generate", replaying=True)
+
+    assert posted.generation_message_id is None and posted.refusal == ""
+    assert not await sync_to_async(Generation.objects.filter(session=session).exists)()
+
+
+@with_database
+async def test_an_edit_folds_the_old_words_and_their_answers_behind_the_new_ones(alice, alice_session):
+    first = (await actions.post_message(alice_session, alice, "a lighthouse")).message
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    answer = await sync_to_async(conversation.append_message)(Role.STYLE, "teal and amber")
+
+    posted = await actions.post_message(alice_session, alice, "a lighthouse in fog", replaces=str(first.pk))
+
+    assert posted.folded == [first.pk, answer.pk]
+    folded = [m for m in await messages_of(alice_session) if m.superseded_by_id == posted.message.pk]
+    assert {m.pk for m in folded} == {first.pk, answer.pk}
+
+
+@with_database
+async def test_an_edit_of_words_that_are_not_the_last_is_refused_and_stores_nothing(alice, alice_session):
+    from specialists.services.reply_requests import NOT_EDITABLE
+
+    first = (await actions.post_message(alice_session, alice, "a lighthouse")).message
+    await actions.post_message(alice_session, alice, "at dusk")
+    before = await messages_of(alice_session)
+
+    with pytest.raises(actions.Rejected) as refused:
+        await actions.post_message(alice_session, alice, "a cat", replaces=first.pk)
+
+    assert str(refused.value) == NOT_EDITABLE
+    assert await messages_of(alice_session) == before
+
+
+@with_database
+@pytest.mark.parametrize("kind", ["go_on", "retake"])
+async def test_asking_again_for_a_reply_that_is_not_there_is_refused(alice_session, kind):
+    with pytest.raises(actions.Rejected) as refused:
+        await actions.request_reply(alice_session, kind, "12345")
+
+    assert str(refused.value)
+    assert await messages_of(alice_session) == []
