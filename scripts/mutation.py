@@ -92,11 +92,11 @@ TARGETS: dict[str, list[str]] = {
         "specialists/tests/test_team_models_view.py",
         "specialists/tests/test_team_mute_view.py",
     ],
+    "specialists/services/actions.py": ["specialists/tests/test_actions.py"],
     "generations/services/runner.py": [
         "generations/tests/test_run_generation_task.py",
         "tests/faults/test_comfyui_faults.py",
     ],
-    "specialists/services/actions.py": ["specialists/tests/test_actions.py"],
     "specialists/consumers.py": ["specialists/tests/test_studio_consumer.py"],
 }
 
