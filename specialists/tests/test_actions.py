@@ -367,8 +367,98 @@ async def test_an_edit_of_words_that_are_not_the_last_is_refused_and_stores_noth
 @with_database
 @pytest.mark.parametrize("kind", ["go_on", "retake"])
 async def test_asking_again_for_a_reply_that_is_not_there_is_refused(alice_session, kind):
+    from specialists.services.reply_requests import NOT_A_REPLY
+
     with pytest.raises(actions.Rejected) as refused:
         await actions.request_reply(alice_session, kind, "12345")
 
-    assert str(refused.value)
+    assert str(refused.value) == NOT_A_REPLY
     assert await messages_of(alice_session) == []
+
+
+async def _talked(session, *, cut: bool = False) -> Message:
+    conversation = await sync_to_async(Conversation.objects.current)(session)
+    await sync_to_async(conversation.append_message)(Role.USER, "a lighthouse", opens_turn=True)
+    metadata = {"cut": True} if cut else {}
+    return await sync_to_async(conversation.append_message)(
+        Role.STYLE, "teal and amber, and then", status=Message.Status.COMPLETE, metadata=metadata
+    )
+
+
+@with_database
+async def test_another_take_folds_the_reply_stops_whoever_talks_and_tells_every_browser(alice_session):
+    reply = await _talked(alice_session)
+    layer, channel = await _joined(alice_session)
+
+    await actions.request_reply(alice_session, "retake", str(reply.pk))
+
+    stored = await messages_of(alice_session)
+    opening = stored[-1]
+    assert (opening.kind, opening.content) == (Message.Kind.RETAKE, "You asked Luna for another take.")
+    assert next(m for m in stored if m.pk == reply.pk).superseded_by_id == opening.pk
+    assert await live().get_interrupt(opening.conversation_id) == opening.pk
+    assert await _told_of(layer, channel, {reply.pk, opening.pk}) >= {reply.pk, opening.pk}
+
+
+@with_database
+async def test_going_on_from_a_cut_reply_asks_that_specialist_and_keeps_the_reply(alice_session):
+    reply = await _talked(alice_session, cut=True)
+    layer, channel = await _joined(alice_session)
+
+    await actions.request_reply(alice_session, "go_on", reply.pk)
+
+    stored = await messages_of(alice_session)
+    opening = stored[-1]
+    assert (opening.kind, opening.content) == (Message.Kind.GO_ON, "You asked Luna to go on.")
+    assert next(m for m in stored if m.pk == reply.pk).superseded_by_id is None
+    assert await live().get_interrupt(opening.conversation_id) == opening.pk
+    assert opening.pk in await _told_of(layer, channel, {opening.pk})
+
+
+@with_database
+async def test_going_on_from_a_reply_that_was_not_cut_is_refused(alice_session):
+    from specialists.services.reply_requests import NOT_CUT
+
+    reply = await _talked(alice_session)
+
+    with pytest.raises(actions.Rejected) as refused:
+        await actions.request_reply(alice_session, "go_on", reply.pk)
+
+    assert str(refused.value) == NOT_CUT
+
+
+@with_database
+async def test_the_artists_words_reach_every_browser_with_what_they_folded_or_started(alice, fake_comfyui, settings):
+    from tests.fixtures.generations import finished_generations, session_in_review
+
+    settings.GENERATION_JOBS_IN_PROCESS = True
+    brief = {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}
+    session = await session_in_review(alice, brief)
+    layer, channel = await _joined(session)
+
+    said = await actions.post_message(session, alice, "generate")
+    await finished_generations(session, 1, timeout=30)
+    edited = await actions.post_message(session, alice, "make the sky darker")
+    again = await actions.post_message(session, alice, "make the sky much darker", replaces=edited.message.pk)
+
+    expected = {said.message.pk, said.generation_message_id, edited.message.pk, again.message.pk}
+    assert await _told_of(layer, channel, expected) >= expected
+
+
+@with_database
+async def test_a_question_to_one_specialist_is_an_aside_within_the_round(alice, alice_session):
+    from specialists.services.phases import plan_for
+
+    conversation = await sync_to_async(Conversation.objects.current)(alice_session)
+    speakers = plan_for(Phase.IDEATION, alice_session.settings).speakers
+    await actions.post_message(alice_session, alice, "a lighthouse")
+    for role in speakers[:-1]:
+        await sync_to_async(conversation.append_message)(role, f"{role} speaks")
+    await actions.post_message(alice_session, alice, "Luna, why teal?")
+    await sync_to_async(conversation.append_message)(Role.STYLE, "because of the sea")
+    await sync_to_async(conversation.append_message)(speakers[-1], "the last word of the round")
+
+    await actions.post_message(alice_session, alice, "now the cat")
+
+    await sync_to_async(conversation.refresh_from_db)()
+    assert conversation.round == 2
