@@ -201,7 +201,7 @@ async def _joined(session):
     return layer, channel
 
 
-async def _told_of(layer, channel, message_ids: set[int], timeout: float = 30) -> set[int]:
+async def _told_of(layer, channel, message_ids: set[int], timeout: float = 10) -> set[int]:
     """Read the session's events until each of ``message_ids`` was announced; the ids announced."""
     told: set[int] = set()
     while not message_ids <= told:
