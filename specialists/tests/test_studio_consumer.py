@@ -359,6 +359,25 @@ async def test_flooding_is_rate_limited_and_nothing_accepted_is_lost(open_socket
     await socket.disconnect()
 
 
+async def test_the_budget_is_the_sessions_whoever_spent_it_and_no_other_sessions(open_socket, alice, fake_ollama):
+    from studio.core.services import action_limit
+
+    spent, other = await make_session(alice), await make_session(alice)
+    spent_socket, other_socket = await open_socket(alice, spent.pk), await open_socket(alice, other.pk)
+    spent_view, other_view = ChatView(), ChatView()
+    await spent_view.opened(spent_socket)
+    await other_view.opened(other_socket)
+    with override_settings(ACTION_RATE_LIMIT=1):
+        await action_limit.aspend(spent.pk)  # by another tab, or a button's view
+        await spent_socket.send_json_to({"action": "back"})
+        await other_socket.send_json_to({"action": "back"})
+        await spent_view.drain(spent_socket, until=lambda v: any("more than 1 action" in f for f in v.frames))
+        await other_view.drain(other_socket, until=lambda v: any("already the first phase" in f for f in v.frames))
+    assert not any("more than 1 action" in f for f in other_view.frames)
+    await spent_socket.disconnect()
+    await other_socket.disconnect()
+
+
 @pytest.mark.parametrize("action", ["message", "advance", "back", "stop", "retry"])
 async def test_every_action_counts_against_the_one_rate_limit_and_a_refused_one_stores_nothing(
     open_socket, alice, fake_ollama, action
