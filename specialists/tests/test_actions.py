@@ -1,7 +1,5 @@
 """specialists/services/actions.py on its own: what each action stores, and the sentence a refusal says."""
 
-import asyncio
-
 import pytest
 from asgiref.sync import sync_to_async
 
@@ -189,26 +187,13 @@ async def test_resuming_lets_the_team_go_on_once(alice_session):
     assert not await sync_to_async(is_paused)(conversation)
 
 
-async def _joined(session):
-    """A channel in the session's group: what every browser on the session is told."""
-    from channels.layers import get_channel_layer
+def _told_of(listener, message_ids: set[int]) -> set[int]:
+    """The message ids the session's browsers were told of, read until each of ``message_ids`` was."""
 
-    from studio.core.services.broadcast import group_name
+    def announced(events) -> set[int]:
+        return {event["message_id"] for event in events if event["type"] == "studio.message"}
 
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(group_name(session.pk), channel)
-    return layer, channel
-
-
-async def _told_of(layer, channel, message_ids: set[int], timeout: float = 10) -> set[int]:
-    """Read the session's events until each of ``message_ids`` was announced; the ids announced."""
-    told: set[int] = set()
-    while not message_ids <= told:
-        event = await asyncio.wait_for(layer.receive(channel), timeout)
-        if event["type"] == "studio.message":
-            told.add(event["message_id"])
-    return told
+    return announced(listener.drain(until=lambda events: message_ids <= announced(events), timeout=10))
 
 
 @with_database
@@ -222,30 +207,30 @@ async def test_moving_on_stops_whoever_is_talking_and_opens_the_next_phase(alice
 
 
 @with_database
-async def test_pausing_and_resuming_tell_every_browser(alice_session):
-    layer, channel = await _joined(alice_session)
+async def test_pausing_and_resuming_tell_every_browser(alice_session, listener_for):
+    listener = listener_for(alice_session.pk)
 
     await actions.pause(alice_session)
     await actions.resume(alice_session)
 
     notices = [m.pk for m in await messages_of(alice_session) if m.kind == Message.Kind.NOTICE]
     assert len(notices) == 2
-    assert await _told_of(layer, channel, set(notices)) >= set(notices)
+    assert _told_of(listener, set(notices)) >= set(notices)
 
 
 @with_database
-async def test_a_failed_reply_is_tried_again_once_and_every_browser_sees_its_button_go(alice_session):
+async def test_a_failed_reply_is_tried_again_once_and_every_browser_sees_its_button_go(alice_session, listener_for):
     conversation = await sync_to_async(Conversation.objects.current)(alice_session)
     await sync_to_async(conversation.append_message)(Role.USER, "a lighthouse", opens_turn=True)
     failed = await sync_to_async(conversation.append_message)(Role.STYLE, "", status=Message.Status.FAILED)
-    layer, channel = await _joined(alice_session)
+    listener = listener_for(alice_session.pk)
 
     assert await actions.retry(alice_session) == 1
     assert await actions.retry(alice_session) == 0
 
     await sync_to_async(failed.refresh_from_db)()
     assert failed.retried
-    assert failed.pk in await _told_of(layer, channel, {failed.pk})
+    assert failed.pk in _told_of(listener, {failed.pk})
 
 
 @with_database
@@ -386,9 +371,9 @@ async def _talked(session, *, cut: bool = False) -> Message:
 
 
 @with_database
-async def test_another_take_folds_the_reply_stops_whoever_talks_and_tells_every_browser(alice_session):
+async def test_another_take_folds_the_reply_stops_whoever_talks_and_tells_every_browser(alice_session, listener_for):
     reply = await _talked(alice_session)
-    layer, channel = await _joined(alice_session)
+    listener = listener_for(alice_session.pk)
 
     await actions.request_reply(alice_session, "retake", str(reply.pk))
 
@@ -397,13 +382,13 @@ async def test_another_take_folds_the_reply_stops_whoever_talks_and_tells_every_
     assert (opening.kind, opening.content) == (Message.Kind.RETAKE, "You asked Luna for another take.")
     assert next(m for m in stored if m.pk == reply.pk).superseded_by_id == opening.pk
     assert await live().get_interrupt(opening.conversation_id) == opening.pk
-    assert await _told_of(layer, channel, {reply.pk, opening.pk}) >= {reply.pk, opening.pk}
+    assert _told_of(listener, {reply.pk, opening.pk}) >= {reply.pk, opening.pk}
 
 
 @with_database
-async def test_going_on_from_a_cut_reply_asks_that_specialist_and_keeps_the_reply(alice_session):
+async def test_going_on_from_a_cut_reply_asks_that_specialist_and_keeps_the_reply(alice_session, listener_for):
     reply = await _talked(alice_session, cut=True)
-    layer, channel = await _joined(alice_session)
+    listener = listener_for(alice_session.pk)
 
     await actions.request_reply(alice_session, "go_on", reply.pk)
 
@@ -412,7 +397,7 @@ async def test_going_on_from_a_cut_reply_asks_that_specialist_and_keeps_the_repl
     assert (opening.kind, opening.content) == (Message.Kind.GO_ON, "You asked Luna to go on.")
     assert next(m for m in stored if m.pk == reply.pk).superseded_by_id is None
     assert await live().get_interrupt(opening.conversation_id) == opening.pk
-    assert opening.pk in await _told_of(layer, channel, {opening.pk})
+    assert opening.pk in _told_of(listener, {opening.pk})
 
 
 @with_database
@@ -428,13 +413,15 @@ async def test_going_on_from_a_reply_that_was_not_cut_is_refused(alice_session):
 
 
 @with_database
-async def test_the_artists_words_reach_every_browser_with_what_they_folded_or_started(alice, fake_comfyui, settings):
+async def test_the_artists_words_reach_every_browser_with_what_they_folded_or_started(
+    alice, fake_comfyui, settings, listener_for
+):
     from tests.fixtures.generations import finished_generations, session_in_review
 
     settings.GENERATION_JOBS_IN_PROCESS = True
     brief = {"positive_prompt": "a fox in snow", "width": 512, "height": 512, "steps": 3, "seed": 7}
     session = await session_in_review(alice, brief)
-    layer, channel = await _joined(session)
+    listener = listener_for(session.pk)
 
     said = await actions.post_message(session, alice, "generate")
     await finished_generations(session, 1, timeout=30)
@@ -442,7 +429,7 @@ async def test_the_artists_words_reach_every_browser_with_what_they_folded_or_st
     again = await actions.post_message(session, alice, "make the sky much darker", replaces=edited.message.pk)
 
     expected = {said.message.pk, said.generation_message_id, edited.message.pk, again.message.pk}
-    assert await _told_of(layer, channel, expected) >= expected
+    assert _told_of(listener, expected) >= expected
 
 
 @with_database
