@@ -162,7 +162,8 @@ def _file_response(output: MediaOutput, *, download: bool) -> FileResponse:
         as_attachment=download,
         filename=output.original_filename or output.file.name.rsplit("/", 1)[-1],
     )
-    response["Cache-Control"] = "private, max-age=3600"  # X-Content-Type-Options: SecurityMiddleware's
+    # X-Content-Type-Options: nosniff is set on every response by SecurityMiddleware.
+    response["Cache-Control"] = "private, max-age=3600"
     return response
 
 
