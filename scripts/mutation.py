@@ -94,8 +94,8 @@ TARGETS: dict[str, list[str]] = {
     ],
     "specialists/services/actions.py": ["specialists/tests/test_actions.py"],
     "generations/services/runner.py": [
+        "generations/tests/test_runner.py",
         "generations/tests/test_run_generation_task.py",
-        "tests/faults/test_comfyui_faults.py",
     ],
     "specialists/consumers.py": ["specialists/tests/test_studio_consumer.py"],
 }

@@ -1,0 +1,582 @@
+"""The generation runner's ways out of trouble, one by one, against the fake ComfyUI: a server that went away
+(waited for, left for another, or given up on), a prompt settled from ComfyUI's history, a cancel that arrives
+at any moment, a time limit, a crash, a database that blinks while the outcome is recorded.
+
+Whole jobs from the task's side are in test_run_generation_task.py; ComfyUI killed as a process is in
+tests/faults/test_comfyui_restart.py.
+"""
+
+import time
+import types
+from datetime import timedelta
+
+import pytest
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import DatabaseError
+from django.utils import timezone
+
+from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
+from generations.models import Generation, MediaOutput
+from generations.services import catalog, placement, runner
+from generations.signals import generation_finished
+
+GONE = ComfyUIUnreachable("ComfyUI stopped answering.")
+RESTARTING = "ComfyUI is restarting, waiting…"
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch):
+    # What the runner waits between two questions to a server that is away: nothing, here.
+    monkeypatch.setattr(runner, "RECONNECT_POLL", 0.0)
+
+
+def running_on(generation: Generation, server: str, **fields) -> Generation:
+    """As a worker leaves a job it is running: claimed on ``server``, beating."""
+    fields = {"status": Generation.Status.RUNNING, "server": server, "heartbeat_at": timezone.now(), **fields}
+    Generation.objects.filter(pk=generation.pk).update(**fields)
+    generation.refresh_from_db()
+    return generation
+
+
+def finished_prompt(fake, generation) -> tuple[str, dict]:
+    """A prompt of this generation's workflow that ran to the end on ``fake``: (prompt_id, its history record)."""
+    with ComfyUIClient(fake.url) as client:
+        prompt_id = client.submit(generation.workflow, "another-client")
+        fake.wait_idle()
+        return prompt_id, client.history(prompt_id)
+
+
+def running_within(fake, prompt_id: str, ceiling: float = 10.0) -> None:
+    deadline = time.monotonic() + ceiling
+    while fake.running_prompt_id() != prompt_id:
+        assert time.monotonic() < deadline, f"{prompt_id} never started on the fake ComfyUI"
+        time.sleep(0.01)
+
+
+def card_of(generation: Generation, saying: str):
+    def check(events) -> bool:
+        return any(
+            f'id="generation-{generation.pk}"' in e.get("html", "") and saying in e.get("html", "") for e in events
+        )
+
+    return check
+
+
+# -- waiting for a ComfyUI that went away -----------------------------------------------------------------------
+
+
+def test_a_server_that_answers_again_at_once_is_gone_on_with_without_a_second_question(make_generation, fake_comfyui):
+    generation = running_on(make_generation(), fake_comfyui.url, unreachable_since=timezone.now())
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) == fake_comfyui.url
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.RUNNING and generation.unreachable_since is None
+    assert fake_comfyui.hits("/system_stats") == 1
+
+
+def test_a_server_away_for_a_while_keeps_the_job_waiting_and_its_card_says_so_until_it_answers(
+    make_generation, fake_comfyui, listener
+):
+    generation = running_on(make_generation(), fake_comfyui.url)
+    fake_comfyui.fail_path("/system_stats", 503, times=2)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) == fake_comfyui.url
+    assert fake_comfyui.hits("/system_stats") == 3
+
+    def away_then_back(events) -> bool:
+        cards = [e["html"] for e in events if f'id="generation-{generation.pk}"' in e.get("html", "")]
+        away = [i for i, html in enumerate(cards) if RESTARTING in html]
+        return bool(away) and any(RESTARTING not in html for html in cards[away[0] + 1 :])
+
+    listener.drain(until=away_then_back)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.RUNNING and generation.unreachable_since is None
+
+
+def test_a_server_that_answers_oddly_is_gone_on_with_and_the_reattach_finds_out_more(make_generation, fake_comfyui):
+    generation = running_on(make_generation(), fake_comfyui.url, unreachable_since=timezone.now())
+    fake_comfyui.fail_path("/system_stats", 404)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) == fake_comfyui.url
+    generation.refresh_from_db()
+    assert generation.unreachable_since is None and fake_comfyui.hits("/system_stats") == 1
+
+
+def test_a_job_keeps_beating_while_it_waits_so_no_other_worker_takes_it_over(
+    make_generation, fake_comfyui, monkeypatch
+):
+    long_ago = timezone.now() - timedelta(hours=1)
+    generation = running_on(make_generation(), fake_comfyui.url, heartbeat_at=long_ago, unreachable_since=long_ago)
+    fake_comfyui.fail_path("/system_stats", 503, times=2)
+    monkeypatch.setattr(runner, "HEARTBEAT_INTERVAL", -1.0)  # a beat at every turn
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._wait_for_comfyui(client, generation, GONE)
+    generation.refresh_from_db()
+    assert generation.heartbeat_at > long_ago
+    assert not runner.reclaim_if_stale(generation)
+
+
+def test_a_job_that_waits_less_than_a_beat_does_not_write_one(make_generation, fake_comfyui, monkeypatch):
+    long_ago = timezone.now() - timedelta(hours=1)
+    generation = running_on(make_generation(), fake_comfyui.url, heartbeat_at=long_ago, unreachable_since=long_ago)
+    fake_comfyui.fail_path("/system_stats", 503, times=2)
+    monkeypatch.setattr(runner, "HEARTBEAT_INTERVAL", 3600.0)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._wait_for_comfyui(client, generation, GONE)
+    generation.refresh_from_db()
+    assert generation.heartbeat_at == long_ago
+
+
+def test_a_job_cancelled_while_its_server_is_away_ends_cancelled_without_asking_the_server(
+    make_generation, fake_comfyui
+):
+    generation = running_on(make_generation(), fake_comfyui.url, cancel_requested=True)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) is None
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELLED and generation.finished_at is not None
+    assert fake_comfyui.hits("/system_stats") == 0
+
+
+def test_a_job_that_ended_meanwhile_is_left_as_it_ended(make_generation, fake_comfyui):
+    generation = running_on(make_generation(), fake_comfyui.url)
+    Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.FAILED, error="Stopped by an admin.")
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) is None
+    generation.refresh_from_db()
+    assert (generation.status, generation.error) == (Generation.Status.FAILED, "Stopped by an admin.")
+    assert fake_comfyui.hits("/system_stats") == 0
+
+
+def test_a_server_away_past_the_restart_window_fails_the_job_saying_what_to_do(make_generation, fake_comfyui, settings):
+    settings.COMFYUI_RESTART_WINDOW = 0
+    generation = running_on(make_generation(), fake_comfyui.url, unreachable_since=timezone.now())
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) is None
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED and generation.unreachable_since is None
+    assert generation.error == (
+        f"ComfyUI at {fake_comfyui.url} stopped answering and was not back within 0 s (COMFYUI_RESTART_WINDOW). "
+        "Start it again (python main.py --listen), then generate again."
+    )
+
+
+def test_the_restart_window_is_said_as_configured(settings):
+    settings.COMFYUI_RESTART_WINDOW = 1.5
+    assert runner.unreachable_for_too_long("http://gpu-box:8188") == (
+        "ComfyUI at http://gpu-box:8188 stopped answering and was not back within 1.5 s (COMFYUI_RESTART_WINDOW). "
+        "Start it again (python main.py --listen), then generate again."
+    )
+
+
+def test_a_job_whose_server_stopped_moves_at_once_to_another_that_can_run_it(
+    make_generation, fake_comfyui, dead_url, settings, listener
+):
+    settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
+    generation = running_on(make_generation(), dead_url, prompt_id="on-the-dead-server", progress_value=3)
+    with ComfyUIClient(dead_url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) == fake_comfyui.url
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.RUNNING and generation.server == fake_comfyui.url
+    assert generation.prompt_id == "" and generation.progress_value == 0  # it starts there from the beginning
+    assert generation.error == f"ComfyUI at {dead_url} stopped answering; this job moved to {fake_comfyui.url}."
+    assert not placement.is_up(dead_url)  # what the job found is remembered for the next jobs
+    listener.drain(until=card_of(generation, fake_comfyui.url))
+
+
+def test_a_job_whose_server_stopped_waits_for_it_when_no_other_can_run_it(
+    make_generation, fake_comfyui, dead_url, settings, listener
+):
+    generation = running_on(make_generation(), dead_url)
+    fake_comfyui.set_checkpoints(["something_else.safetensors"])  # not the one the job's workflow loads
+    catalog.clear_cache(fake_comfyui.url)
+    settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
+    settings.COMFYUI_RESTART_WINDOW = 0.5
+    with ComfyUIClient(dead_url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) is None
+    generation.refresh_from_db()
+    assert generation.server == dead_url and generation.status == Generation.Status.FAILED
+    assert generation.error == runner.unreachable_for_too_long(dead_url)
+    assert fake_comfyui.prompts == []
+    listener.drain(until=card_of(generation, RESTARTING))
+
+
+# -- where a job starts ---------------------------------------------------------------------------------------
+
+
+def test_a_queued_job_whose_server_is_down_moves_to_the_other_servers_queue(
+    make_generation, fake_comfyui, dead_url, settings
+):
+    settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
+    settings.GENERATION_JOBS_IN_PROCESS = False
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(server=dead_url)
+    assert runner.run(generation.pk) == runner.MOVED
+    generation.refresh_from_db()
+    assert (generation.status, generation.server) == (Generation.Status.QUEUED, fake_comfyui.url)
+    assert generation.error == f"ComfyUI at {dead_url} stopped answering; this job moved to {fake_comfyui.url}."
+    assert generation.attempts == 0 and fake_comfyui.prompts == []
+
+
+def test_a_queued_job_whose_server_is_down_runs_on_another_in_process(
+    make_generation, fake_comfyui, dead_url, settings
+):
+    settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
+    settings.GENERATION_JOBS_IN_PROCESS = True
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(server=dead_url)
+    assert runner.run(generation.pk) == Generation.Status.COMPLETE
+    generation.refresh_from_db()
+    assert generation.server == fake_comfyui.url and len(fake_comfyui.prompts) == 1
+
+
+def test_a_job_another_worker_moved_first_is_not_moved_again(make_generation, fake_comfyui, dead_url, settings):
+    settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(server=dead_url)
+    Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.CANCELLED)
+    assert not runner._move(generation, fake_comfyui.url)
+    generation.refresh_from_db()
+    assert generation.server == dead_url and generation.error == ""
+
+
+def test_a_missing_or_finished_generation_is_nothing_to_do(make_generation, fake_comfyui):
+    done = make_generation()
+    Generation.objects.filter(pk=done.pk).update(status=Generation.Status.COMPLETE)
+    assert runner.run(done.pk) == "nothing to do"
+    assert runner.run(done.pk + 1000) == "nothing to do"
+    assert fake_comfyui.prompts == []
+
+
+def test_a_job_whose_worker_still_beats_is_left_to_it(make_generation, fake_comfyui):
+    generation = running_on(make_generation(), fake_comfyui.url)
+    assert runner.run(generation.pk) == runner.BUSY
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.RUNNING and fake_comfyui.prompts == []
+
+
+def test_a_job_cancelled_before_it_was_claimed_ends_cancelled_and_the_browsers_are_told(
+    make_generation, fake_comfyui, listener
+):
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(cancel_requested=True)
+    assert runner.run(generation.pk) == "not claimed"
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELLED and fake_comfyui.prompts == []
+    listener.drain(until=card_of(generation, 'data-status="cancelled"'))
+
+
+def test_a_job_another_worker_claimed_first_is_left_to_it(make_generation, fake_comfyui, monkeypatch):
+    generation = make_generation()
+    monkeypatch.setattr(Generation, "claim", lambda self, server, client_id: False)
+    assert runner.run(generation.pk) == "not claimed"
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.QUEUED and fake_comfyui.prompts == []
+
+
+# -- a worker that stopped ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seconds_since_the_beat, taken_back", [(5, False), (59, False), (61, True), (3600, True)])
+def test_a_running_job_goes_back_to_the_queue_only_when_its_worker_stopped_beating_for_a_minute(
+    make_generation, seconds_since_the_beat, taken_back
+):
+    beat = timezone.now() - timedelta(seconds=seconds_since_the_beat)
+    generation = running_on(make_generation(), "http://gpu-box:8188", heartbeat_at=beat)
+    assert runner.reclaim_if_stale(generation) is taken_back
+    generation.refresh_from_db()
+    if taken_back:
+        assert generation.status == Generation.Status.QUEUED
+        assert generation.error == "The worker running this stopped; picking it up again."
+    else:
+        assert (generation.status, generation.error) == (Generation.Status.RUNNING, "")
+
+
+def test_only_a_running_job_is_taken_back(make_generation):
+    beat = timezone.now() - timedelta(hours=1)
+    generation = running_on(make_generation(), "http://gpu-box:8188", heartbeat_at=beat)
+    Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.COMPLETE)
+    assert not runner.reclaim_if_stale(generation)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.COMPLETE
+
+
+def test_a_resumed_job_follows_its_prompt_under_the_client_id_it_was_sent_with(make_generation, fake_comfyui):
+    generation = make_generation()
+    prompt_id, _ = finished_prompt(fake_comfyui, generation)
+    stale = timezone.now() - timedelta(hours=1)
+    Generation.objects.filter(pk=generation.pk).update(
+        status=Generation.Status.RUNNING,
+        server=fake_comfyui.url,
+        prompt_id=prompt_id,
+        client_id="the-first-worker",
+        heartbeat_at=stale,
+    )
+    assert runner.run(generation.pk) == Generation.Status.COMPLETE
+    generation.refresh_from_db()
+    assert (generation.prompt_id, generation.client_id) == (prompt_id, "the-first-worker")
+    assert len(fake_comfyui.prompts) == 1
+
+
+def test_a_fresh_job_gets_a_client_id_of_its_own(make_generation, fake_comfyui):
+    first, second = make_generation(), make_generation()
+    runner.run(first.pk)
+    runner.run(second.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert len({first.client_id, second.client_id}) == 2 and all(len(g.client_id) == 32 for g in (first, second))
+    assert [p["client_id"] for p in fake_comfyui.prompts] == [first.client_id, second.client_id]
+
+
+# -- re-attaching to a prompt ComfyUI already has -------------------------------------------------------------
+
+
+def test_a_prompt_still_waiting_in_comfyuis_queue_is_followed_not_sent_again(make_generation, fake_comfyui):
+    generation = make_generation()
+    fake_comfyui.hang_next()
+    with ComfyUIClient(fake_comfyui.url) as client:
+        blocking = client.submit(generation.workflow, "someone-else")
+        waiting = client.submit(generation.workflow, "the-first-worker")
+        generation = running_on(generation, fake_comfyui.url, prompt_id=waiting)
+        assert runner._reattach(client, generation)
+        client.interrupt(blocking)
+    assert len(fake_comfyui.prompts) == 2 and generation.status == Generation.Status.RUNNING
+
+
+def test_a_prompt_comfyui_does_not_know_is_to_be_sent_again(make_generation, fake_comfyui):
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="forgotten-in-a-restart")
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert not runner._reattach(client, generation)
+    assert generation.status == Generation.Status.RUNNING
+
+
+def test_the_queue_is_read_whatever_its_entries_lack(make_generation, fake_comfyui):
+    queue = {
+        "queue_running": [[0, "running-one", {}, {}, []], [1], "not an entry"],
+        "queue_pending": [(2, "pending-one"), None],
+    }
+    client = types.SimpleNamespace(queue=lambda: queue)
+    assert runner._queued_prompt_ids(client) == {"running-one", "pending-one"}
+    assert runner._queued_prompt_ids(types.SimpleNamespace(queue=lambda: {})) == set()
+    assert runner._queued_prompt_ids(types.SimpleNamespace(queue=lambda: None)) == set()
+    numbered = types.SimpleNamespace(queue=lambda: {"queue_running": [[0, 12345]], "queue_pending": []})
+    assert runner._queued_prompt_ids(numbered) == {"12345"}
+
+
+def test_a_prompt_that_finished_unwatched_is_collected_from_its_history(make_generation, fake_comfyui):
+    generation = make_generation()
+    prompt_id, record = finished_prompt(fake_comfyui, generation)
+    generation = running_on(generation, fake_comfyui.url, prompt_id=prompt_id)
+    record["status"]["messages"] = [
+        "not a message",
+        ["execution_error"],
+        ["execution_error", "not a dict"],
+        ["execution_start", {"prompt_id": prompt_id}],
+    ] + record["status"]["messages"]
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._settle_from_history(client, generation, record)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert MediaOutput.objects.filter(generation=generation).count() == 1
+
+
+def test_a_history_with_no_status_is_collected_from_its_outputs(make_generation, fake_comfyui):
+    generation = make_generation()
+    prompt_id, record = finished_prompt(fake_comfyui, generation)
+    generation = running_on(generation, fake_comfyui.url, prompt_id=prompt_id)
+    del record["status"]
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._settle_from_history(client, generation, record)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+
+
+def test_a_prompt_that_failed_unwatched_fails_with_comfyuis_reason(make_generation, fake_comfyui):
+    generation = make_generation()
+    fake_comfyui.fail_next_with_execution_error(node_type="KSampler", message="CUDA out of memory")
+    prompt_id, record = finished_prompt(fake_comfyui, generation)
+    generation = running_on(generation, fake_comfyui.url, prompt_id=prompt_id)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._settle_from_history(client, generation, record)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert "KSampler" in generation.error and "CUDA out of memory" in generation.error
+    assert not MediaOutput.objects.filter(generation=generation).exists()
+
+
+@pytest.mark.parametrize("cancelled_here, expected", [(True, "cancelled"), (False, "failed")])
+def test_a_prompt_interrupted_unwatched_ends_as_the_artist_asked_or_fails_saying_who_might_have(
+    make_generation, fake_comfyui, cancelled_here, expected
+):
+    generation = make_generation()
+    fake_comfyui.hang_next()
+    with ComfyUIClient(fake_comfyui.url) as client:
+        prompt_id = client.submit(generation.workflow, "another-client")
+        running_within(fake_comfyui, prompt_id)
+        client.interrupt(prompt_id)
+        fake_comfyui.wait_idle()
+        record = client.history(prompt_id)
+        generation = running_on(generation, fake_comfyui.url, prompt_id=prompt_id, cancel_requested=cancelled_here)
+        runner._settle_from_history(client, generation, record)
+    generation.refresh_from_db()
+    assert generation.status == expected
+    if expected == "failed":
+        assert generation.error == "ComfyUI interrupted the run (someone pressed Cancel in ComfyUI?). Generate again."
+
+
+# -- cancel, time limit, crash --------------------------------------------------------------------------------
+
+
+def test_cancel_before_the_prompt_runs_takes_it_out_of_comfyuis_queue(make_generation, fake_comfyui):
+    generation = make_generation()
+    fake_comfyui.hang_next()
+    with ComfyUIClient(fake_comfyui.url) as client:
+        blocking = client.submit(generation.workflow, "someone-else")
+        generation = running_on(generation, fake_comfyui.url, cancel_requested=True)
+        with client.events("the-worker") as events:
+            prompt_id = client.submit(generation.workflow, "the-worker")
+            generation.prompt_id = prompt_id
+            runner._follow(client, events, generation)
+        client.interrupt(blocking)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELLED
+    assert fake_comfyui.deletes == [prompt_id] and prompt_id in fake_comfyui.interrupts
+
+
+@pytest.mark.parametrize(
+    "raised, expected",
+    [
+        (
+            SoftTimeLimitExceeded(),
+            "ComfyUI did not finish within 7 s, so the studio stopped it. "
+            "Check the ComfyUI console, or raise GENERATION_TIME_LIMIT for long videos.",
+        ),
+        (
+            KeyError("outputs"),
+            "The studio hit an unexpected error while running this generation ('outputs'). Try again.",
+        ),
+    ],
+)
+def test_a_job_stopped_by_its_time_limit_or_a_crash_stops_its_prompt_and_fails_saying_why(
+    make_generation, fake_comfyui, settings, monkeypatch, raised, expected
+):
+    settings.GENERATION_TIME_LIMIT = 7
+    told = []
+    generation = make_generation()
+
+    def submit_then_stop(client, generation, client_id, *, resuming):
+        generation.prompt_id = "sent-before-the-stop"
+        raise raised
+
+    monkeypatch.setattr(runner, "_attach_and_follow", submit_then_stop)
+    generation_finished.connect(receiver := lambda sender, generation, **kw: told.append(generation.status))
+    try:
+        assert runner.run(generation.pk) == Generation.Status.FAILED
+    finally:
+        generation_finished.disconnect(receiver)
+    generation.refresh_from_db()
+    assert generation.error == expected
+    assert fake_comfyui.deletes == ["sent-before-the-stop"] and fake_comfyui.interrupts == ["sent-before-the-stop"]
+    assert told == [Generation.Status.FAILED]
+
+
+def test_a_prompt_never_sent_is_not_stopped(fake_comfyui):
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._stop_quietly(client, "")
+    assert fake_comfyui.hits("/queue") == 0 and fake_comfyui.hits("/interrupt") == 0
+
+
+def test_stopping_a_prompt_on_a_server_that_fails_costs_nothing_more(fake_comfyui):
+    fake_comfyui.fail_path("/queue", 503, times=10)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._stop_quietly(client, "a-prompt")
+    fake_comfyui.fail_path("/queue", 400, times=10)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._stop_quietly(client, "a-prompt")
+    assert fake_comfyui.interrupts == []
+
+
+# -- recording the outcome ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sleeps(monkeypatch):
+    slept: list[float] = []
+    monkeypatch.setattr(runner, "time", types.SimpleNamespace(sleep=slept.append, monotonic=runner.time.monotonic))
+    return slept
+
+
+def test_recording_the_outcome_rides_out_a_database_blip(sleeps):
+    answers = iter([DatabaseError("gone"), DatabaseError("still gone"), "recorded"])
+
+    def action():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert runner._settle_with_db_retries(action) == "recorded"
+    assert sleeps == [0.5, 1.0]
+
+
+def test_recording_the_outcome_gives_up_after_three_tries(sleeps):
+    tries = []
+
+    def action():
+        tries.append(1)
+        raise DatabaseError("down for good")
+
+    with pytest.raises(DatabaseError, match="down for good"):
+        runner._settle_with_db_retries(action)
+    assert len(tries) == 3 and sleeps == [0.5, 1.0]
+
+
+def test_recording_the_outcome_at_once_does_not_wait(sleeps):
+    assert runner._settle_with_db_retries(lambda: 42) == 42
+    assert sleeps == []
+
+
+def test_a_retry_puts_the_job_back_in_the_queue_keeping_its_prompt(make_generation, listener):
+    generation = running_on(make_generation(), "http://gpu-box:8188", prompt_id="p-1", client_id="c-1")
+    runner.requeue(generation.pk, "ComfyUI was busy; trying again.")
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.QUEUED and generation.error == "ComfyUI was busy; trying again."
+    assert (generation.prompt_id, generation.client_id) == ("p-1", "c-1")
+    listener.drain(until=card_of(generation, 'data-status="queued"'))
+
+
+def test_giving_up_stops_the_prompt_comfyui_may_still_hold_and_fails_the_job(make_generation, fake_comfyui):
+    told = []
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="still-on-comfyui")
+    generation_finished.connect(receiver := lambda sender, generation, **kw: told.append(generation.pk))
+    try:
+        runner.give_up(generation.pk, "ComfyUI kept failing (3 tries).")
+    finally:
+        generation_finished.disconnect(receiver)
+    generation.refresh_from_db()
+    assert (generation.status, generation.error) == (Generation.Status.FAILED, "ComfyUI kept failing (3 tries).")
+    assert fake_comfyui.deletes == ["still-on-comfyui"] and fake_comfyui.interrupts == ["still-on-comfyui"]
+    assert told == [generation.pk]
+
+
+@pytest.mark.parametrize("fields", [{"prompt_id": ""}, {"server": ""}])
+def test_giving_up_on_a_job_that_never_reached_comfyui_asks_nothing_of_it(make_generation, fake_comfyui, fields):
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1")
+    Generation.objects.filter(pk=generation.pk).update(**fields)
+    runner.give_up(generation.pk, "The database went away.")
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED
+    assert fake_comfyui.hits("/queue") == 0 and fake_comfyui.hits("/interrupt") == 0
+
+
+def test_giving_up_on_a_job_that_already_ended_leaves_it_and_tells_nobody(make_generation, fake_comfyui):
+    told = []
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(status=Generation.Status.COMPLETE)
+    generation_finished.connect(receiver := lambda sender, generation, **kw: told.append(generation.pk))
+    try:
+        runner.give_up(generation.pk, "too late")
+    finally:
+        generation_finished.disconnect(receiver)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.COMPLETE and generation.error == "" and told == []
