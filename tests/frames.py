@@ -16,6 +16,14 @@ def articles(frame: str):
         yield int(match.group(1)), match.group(2), match.group(3), match.group(4)
 
 
+REPLACING = re.compile(r'<article id="message-(\d+)"[^>]*hx-swap-oob="outerHTML"')
+
+
+def replacing(frame: str) -> set[int]:
+    """The ids of the bubbles the frame replaces (out of band): a browser swaps them only where they already are."""
+    return {int(match.group(1)) for match in REPLACING.finditer(frame)}
+
+
 TAG = re.compile(r"<[^>]+>")
 
 

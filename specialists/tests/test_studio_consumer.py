@@ -235,6 +235,7 @@ async def test_a_reconnect_mid_stream_shows_everything_once(open_socket, alice, 
     await early.drain(first, until=lambda v: any(len(b) > 10 for i, b in v.bodies.items() if i != min(v.bodies)))
     await first.disconnect()
     second = await open_socket(alice, session.pk)
+    fake_ollama.token_delay = 0  # the second socket joined mid-stream; the rest need not be slow
     late = ChatView()
     await settle(session)
     stored = await messages_of(session)
@@ -331,6 +332,7 @@ async def test_an_interjection_stops_the_speaker_and_keeps_its_partial_text(open
     view = ChatView()
     await view.drain(socket, until=lambda v: any(len(b) > 5 for i, b in v.bodies.items() if i != min(v.bodies)))
     await socket.send_json_to({"action": "message", "text": "actually, make it a wolf"})
+    fake_ollama.token_delay = 0  # the team's answers to the interjection need not be slow
     await settle(session)
     stored = await messages_of(session)
     await view.caught_up(socket, stored)
@@ -778,4 +780,78 @@ async def test_continue_has_the_specialist_go_on_from_a_cut_reply(open_socket, a
     assert stored[1].superseded_by_id is None
     await socket.send_json_to({"action": "go_on", "message": str(first[0].pk)})
     await view.drain(socket, until=lambda v: any("not a reply a specialist can take again" in f for f in v.frames))
+    await socket.disconnect()
+
+
+async def test_a_sent_message_gives_back_an_empty_composer_that_offers_pause(open_socket, alice, fake_ollama):
+    session = await make_session(alice)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    await socket.send_json_to({"action": "message", "text": "a heron at dawn"})
+
+    def composers(v) -> list[str]:
+        return [f for f in v.frames if f.startswith('<form id="composer"')]
+
+    await view.drain(socket, until=lambda v: composers(v))
+    composer = composers(view)[0]
+    assert 'hx-swap-oob="outerHTML"' in composer  # it replaces the one on the page
+    assert re.search(r'<textarea id="composer-text"[^>]*></textarea>', composer)  # the words left the box
+    assert ">Pause</button>" in composer
+    await settle(session)
+    await socket.disconnect()
+
+
+async def test_retry_has_the_team_answer_again_where_a_reply_failed(open_socket, alice, fake_ollama):
+    session = await make_session(alice)
+
+    @sync_to_async
+    def failed_reply():
+        conversation = Conversation.objects.current(session)
+        conversation.append_message(Role.USER, "a lighthouse", opens_turn=True)
+        return conversation.append_message(Role.STYLE, "", status=Message.Status.FAILED)
+
+    failed = await failed_reply()
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    await socket.send_json_to({"action": "retry"})
+
+    def answered(messages) -> bool:
+        after = [m for m in messages if m.order > failed.order and m.kind == Message.Kind.CHAT]
+        return len(after) == 3 and all(m.status == Message.Status.COMPLETE for m in after)
+
+    stored = await stored_when(session, answered)
+    await view.caught_up(socket, stored)
+    await sync_to_async(failed.refresh_from_db)()
+    assert failed.retried
+    assert [m.role for m in stored if m.order > failed.order] == [Role.STYLE, Role.COMPOSITION, Role.STORY]
+    assert view.order == [m.pk for m in stored if not (m.status == Message.Status.INTERRUPTED and not m.content)]
+    await socket.disconnect()
+
+
+async def test_an_action_after_another_conversation_began_shows_that_conversation_whole(
+    open_socket, alice, fake_ollama
+):
+    session = await make_session(alice, idea="a fox in the snow")
+    await settle(session)
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    first = await messages_of(session)
+
+    @sync_to_async
+    def begin_another():  # as a replay does, from another page
+        conversation = Conversation.objects.create(session=session)
+        conversation.append_message(Role.USER, "a wolf at night")
+        return conversation
+
+    replay = await begin_another()
+    await socket.send_json_to({"action": "stop"})
+    await view.drain(socket, until=lambda v: "a wolf at night" in v.bodies.values())
+    assert not set(view.order) & {m.pk for m in first}  # the page shows the new conversation only
+    await settle(session)
+    stored = await sync_to_async(list)(replay.messages.order_by("order"))
+    await view.caught_up(socket, stored)
+    assert view.order == [m.pk for m in stored]
     await socket.disconnect()
