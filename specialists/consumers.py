@@ -14,6 +14,7 @@ from studio.core.models import Session
 from studio.core.services import action_limit
 from studio.core.services.accounts import still_signed_in
 from studio.core.services.broadcast import group_name, user_group_name
+from studio.core.services.database_reads import async_read
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,12 @@ ACTIONS = frozenset({"message", "edit", "advance", "back", "stop", "resume", "re
 NO_DATABASE_EVENTS = frozenset({"studio.token", "studio.html", "studio.bubble"})
 
 
-@sync_to_async
+@async_read
 def _owned_session(user, session_id: int) -> Session | None:
     return Session.objects.filter(pk=session_id, owner=user).first()
 
 
-@sync_to_async
+@async_read
 def _why_not_anymore(session_key: str | None, user, session_id: int) -> tuple[str, int] | None:
     """Why this socket may no longer act (the sentence and the close code), or None while it may."""
     if not still_signed_in(session_key, user.pk):
@@ -49,14 +50,14 @@ def _why_not_anymore(session_key: str | None, user, session_id: int) -> tuple[st
     return None
 
 
-@sync_to_async
+@async_read
 def _snapshot_state(session: Session):
     conversation = Conversation.objects.current(session)
     messages = chat_html.conversation_messages(conversation)
     return conversation, messages
 
 
-@sync_to_async
+@async_read
 def _render_snapshot(conversation, messages, live_texts: dict[int, str]) -> tuple[str, dict[int, int]]:
     html = chat_html.render_messages(conversation, live=live_texts, oob=True, messages=messages)
     html += chat_html.render_phase(conversation)
@@ -64,7 +65,7 @@ def _render_snapshot(conversation, messages, live_texts: dict[int, str]) -> tupl
     return html, {m.pk: len(live_texts.get(m.pk, m.content)) for m in messages}
 
 
-@sync_to_async
+@async_read
 def _render_message(message_id: int, append: bool, live_text: str | None):
     message = Message.objects.select_related("conversation__session", "generation").filter(pk=message_id).first()
     if message is None:
@@ -162,7 +163,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
                     self.session, self.scope["user"], data.get("text"), replaces=replaces
                 )
                 if action == "message":
-                    await self.send(text_data=await sync_to_async(chat_html.render_composer)(self.session))
+                    await self.send(text_data=await async_read(chat_html.render_composer)(self.session))
                 if posted.refusal:
                     await self.send_alert(posted.refusal)
             elif action in ("advance", "back"):
@@ -186,7 +187,7 @@ class StudioConsumer(AsyncWebsocketConsumer):
         await supervisor.wake(self.conversation_id)
 
     async def refresh_conversation(self):
-        conversation = await sync_to_async(lambda: Conversation.objects.current(self.session))()
+        conversation = await async_read(Conversation.objects.current)(self.session)
         if conversation.pk != self.conversation_id:
             await self.send_snapshot()
 
