@@ -2,12 +2,14 @@ import json
 import re
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from PIL import Image
 
+from generations import tasks
 from generations.models import Generation, MediaOutput
 from generations.services import generate, runner
 from generations.services.cards import render_card
@@ -15,6 +17,13 @@ from generations.signals import generation_finished
 from generations.tasks import run_generation
 
 RECORDED_WORKFLOWS = Path(__file__).resolve().parents[2] / "tests/recordings/comfyui/weight_free_workflows"
+
+
+@pytest.fixture(autouse=True)
+def no_pause_between_retries(monkeypatch):
+    # In-process retries pause a little (tasks.EAGER_BACKOFF_FACTOR), for a ComfyUI that restarts; here nothing
+    # restarts, so nothing is waited for (the pause itself: test_in_process_retries_pause_longer_each_time).
+    monkeypatch.setattr(tasks, "EAGER_BACKOFF_FACTOR", 0.0)
 
 
 def run(generation):
@@ -76,27 +85,28 @@ def test_an_execution_error_fails_with_the_node_and_reason(make_generation, fake
 
 
 def test_comfyui_down_is_waited_for_within_the_restart_window_then_fails_with_the_fix(
-    make_generation, settings, dead_url
+    make_generation, settings, dead_url, monkeypatch
 ):
     settings.COMFYUI_URLS = [dead_url]
-    settings.COMFYUI_RESTART_WINDOW = 1.5
+    settings.COMFYUI_RESTART_WINDOW = 0.5
+    monkeypatch.setattr(runner, "RECONNECT_POLL", 0.1)
     generation = make_generation()
     Generation.objects.filter(pk=generation.pk).update(server=dead_url)
     started = time.monotonic()
     generation = run(generation)
-    assert time.monotonic() - started >= 1.5
+    assert time.monotonic() - started >= 0.5
     assert generation.status == Generation.Status.FAILED
     assert generation.error == runner.unreachable_for_too_long(dead_url)
-    assert "not back within 1.5 s" in generation.error and "python main.py --listen" in generation.error
+    assert "not back within 0.5 s" in generation.error and "python main.py --listen" in generation.error
     assert generation.attempts == 1 and generation.unreachable_since is None
 
 
 def test_a_hung_comfyui_hits_the_time_limit(make_generation, fake_comfyui, settings):
-    settings.GENERATION_TIME_LIMIT = 2
+    settings.GENERATION_TIME_LIMIT = 1
     fake_comfyui.hang_next()
     generation = run(make_generation())
     assert generation.status == Generation.Status.FAILED
-    assert "did not finish within 2 s" in generation.error
+    assert "did not finish within 1 s" in generation.error
     assert fake_comfyui.interrupts
 
 
@@ -390,6 +400,15 @@ def test_a_5xx_that_lasts_fails_the_job_after_every_retry_with_the_count(make_ge
     assert generation.status == Generation.Status.FAILED
     assert generation.attempts == settings.GENERATION_MAX_RETRIES + 1
     assert f"gave up after {settings.GENERATION_MAX_RETRIES + 1} attempts" in generation.error
+
+
+def test_in_process_retries_pause_longer_each_time(make_generation, fake_comfyui, settings, monkeypatch):
+    paused: list[float] = []
+    monkeypatch.setattr(tasks, "EAGER_BACKOFF_FACTOR", 0.25)
+    monkeypatch.setattr(tasks, "time", types.SimpleNamespace(sleep=paused.append))
+    fake_comfyui.fail_path("/prompt", 502, times=settings.GENERATION_MAX_RETRIES + 1)
+    assert run(make_generation()).status == Generation.Status.FAILED
+    assert paused == [0.25 * 2**attempt for attempt in range(1, settings.GENERATION_MAX_RETRIES + 1)]
 
 
 @pytest.mark.parametrize(("status", "attempts"), [(503, 2), (400, 1)])

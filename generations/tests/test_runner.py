@@ -16,7 +16,8 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
-from generations.models import Generation, MediaOutput
+from generations.clients.comfyui_events import Progress
+from generations.models import Generation, MediaKind, MediaOutput
 from generations.services import catalog, placement, runner
 from generations.signals import generation_finished
 
@@ -91,6 +92,19 @@ def test_a_server_away_for_a_while_keeps_the_job_waiting_and_its_card_says_so_un
     listener.drain(until=away_then_back)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.RUNNING and generation.unreachable_since is None
+
+
+def test_a_job_waiting_for_its_server_pauses_between_questions_never_before_the_first(
+    make_generation, fake_comfyui, settings, sleeps, monkeypatch
+):
+    settings.COMFYUI_RESTART_WINDOW = 30
+    monkeypatch.setattr(runner, "RECONNECT_POLL", 1000.0)  # longer than the window: the pause is cut to fit
+    generation = running_on(make_generation(), fake_comfyui.url)
+    fake_comfyui.fail_path("/system_stats", 503, times=2)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) == fake_comfyui.url
+    assert fake_comfyui.hits("/system_stats") == 3
+    assert len(sleeps) == 2 and all(0 < pause <= 30 for pause in sleeps)
 
 
 def test_a_server_that_answers_oddly_is_gone_on_with_and_the_reattach_finds_out_more(make_generation, fake_comfyui):
@@ -194,6 +208,7 @@ def test_a_job_whose_server_stopped_waits_for_it_when_no_other_can_run_it(
     settings.COMFYUI_RESTART_WINDOW = 0.5
     with ComfyUIClient(dead_url) as client:
         assert runner._wait_for_comfyui(client, generation, GONE) is None
+    assert not placement.is_up(dead_url)  # remembered: the next jobs do not ask it again at once
     generation.refresh_from_db()
     assert generation.server == dead_url and generation.status == Generation.Status.FAILED
     assert generation.error == runner.unreachable_for_too_long(dead_url)
@@ -292,6 +307,15 @@ def test_a_running_job_goes_back_to_the_queue_only_when_its_worker_stopped_beati
         assert (generation.status, generation.error) == (Generation.Status.RUNNING, "")
 
 
+def test_taking_back_a_stopped_job_leaves_the_other_stopped_jobs_to_their_own_turn(make_generation):
+    beat = timezone.now() - timedelta(hours=1)
+    stopped = running_on(make_generation(), "http://gpu-box:8188", heartbeat_at=beat)
+    other = running_on(make_generation(), "http://gpu-box:8188", heartbeat_at=beat)
+    assert runner.reclaim_if_stale(stopped)
+    other.refresh_from_db()
+    assert other.status == Generation.Status.RUNNING
+
+
 def test_only_a_running_job_is_taken_back(make_generation):
     beat = timezone.now() - timedelta(hours=1)
     generation = running_on(make_generation(), "http://gpu-box:8188", heartbeat_at=beat)
@@ -373,11 +397,42 @@ def test_a_prompt_that_finished_unwatched_is_collected_from_its_history(make_gen
         ["execution_error", "not a dict"],
         ["execution_start", {"prompt_id": prompt_id}],
     ] + record["status"]["messages"]
+    asked = fake_comfyui.hits("/history")
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._settle_from_history(client, generation, record)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    assert generation.kind == MediaKind.IMAGE
+    assert MediaOutput.objects.filter(generation=generation).count() == 1
+    assert fake_comfyui.hits("/history") == asked  # the record at hand is not asked for again
+
+
+def test_comfyuis_error_after_a_message_it_could_not_read_still_fails_the_job(make_generation, fake_comfyui):
+    generation = make_generation()
+    fake_comfyui.fail_next_with_execution_error(node_type="KSampler", message="CUDA out of memory")
+    prompt_id, record = finished_prompt(fake_comfyui, generation)
+    generation = running_on(generation, fake_comfyui.url, prompt_id=prompt_id)
+    record["status"]["messages"] = [["execution_error", "not a dict"], *record["status"]["messages"]]
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._settle_from_history(client, generation, record)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED and "CUDA out of memory" in generation.error
+
+
+def test_a_prompt_that_only_previewed_unwatched_is_settled_with_its_previews(make_generation, fake_comfyui):
+    generation = make_generation()
+    for node in generation.workflow.values():
+        if node["class_type"] == "SaveImage":
+            node["class_type"] = "PreviewImage"
+    prompt_id, record = finished_prompt(fake_comfyui, generation)
+    generation = running_on(generation, fake_comfyui.url, prompt_id=prompt_id)
+    asked = fake_comfyui.hits("/history")
     with ComfyUIClient(fake_comfyui.url) as client:
         runner._settle_from_history(client, generation, record)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETE, generation.error
     assert MediaOutput.objects.filter(generation=generation).count() == 1
+    assert fake_comfyui.hits("/history") == asked
 
 
 def test_a_history_with_no_status_is_collected_from_its_outputs(make_generation, fake_comfyui):
@@ -531,6 +586,20 @@ def test_recording_the_outcome_gives_up_after_three_tries(sleeps):
     assert len(tries) == 3 and sleeps == [0.5, 1.0]
 
 
+def test_a_blip_inside_a_callers_transaction_leaves_that_transaction_working(make_generation, sleeps):
+    generation = make_generation()
+    answers = iter([DatabaseError("gone"), "recorded"])
+
+    def action():
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert runner._settle_with_db_retries(action) == "recorded"
+    assert Generation.objects.filter(pk=generation.pk).exists()
+
+
 def test_recording_the_outcome_at_once_does_not_wait(sleeps):
     assert runner._settle_with_db_retries(lambda: 42) == 42
     assert sleeps == []
@@ -580,3 +649,28 @@ def test_giving_up_on_a_job_that_already_ended_leaves_it_and_tells_nobody(make_g
         generation_finished.disconnect(receiver)
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETE and generation.error == "" and told == []
+
+
+# -- the time left on the card ---------------------------------------------------------------------------------
+
+
+def step(node: str, value: int, total: int = 20) -> Progress:
+    return Progress(node=node, value=value, max=total, prompt_id="p-1")
+
+
+def test_the_time_left_is_reckoned_from_the_samplers_first_step_seen():
+    clock = runner.StepClock()
+    assert clock.eta(step("3", 2), now=100.0) is None  # one step seen: no rate yet
+    assert clock.eta(step("3", 2), now=101.0) is None  # still no step done since
+    # 4 steps in 4 s since the first one seen (not since the repeat): 1 s a step, 14 to go.
+    assert clock.eta(step("3", 6), now=104.0) == 14
+
+
+def test_a_new_sampler_or_a_restarted_one_starts_the_clock_again():
+    clock = runner.StepClock()
+    clock.eta(step("3", 1), now=0.0)
+    assert clock.eta(step("3", 11), now=10.0) == 9
+    assert clock.eta(step("7", 12), now=20.0) is None  # another node (a second pass): its own rate
+    assert clock.eta(step("7", 14), now=21.0) == 3
+    assert clock.eta(step("7", 2), now=22.0) is None  # the count went back: a new run of that node
+    assert clock.eta(step("7", 4), now=24.0) == 16
