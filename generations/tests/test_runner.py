@@ -6,20 +6,24 @@ Whole jobs from the task's side are in test_run_generation_task.py; ComfyUI kill
 tests/faults/test_comfyui_restart.py.
 """
 
+import io
 import time
 import types
 from datetime import timedelta
 
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
+from django.core.cache import cache
 from django.db import DatabaseError
 from django.utils import timezone
+from PIL import Image
 
 from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
-from generations.clients.comfyui_events import Progress
+from generations.clients.comfyui_events import OutputFile, Progress, output_files
 from generations.models import Generation, MediaKind, MediaOutput
-from generations.services import catalog, placement, runner
-from generations.signals import generation_finished
+from generations.services import catalog, gpu, placement, runner
+from generations.signals import generation_finished, gpu_wanted
+from studio.errors import PermanentError
 
 GONE = ComfyUIUnreachable("ComfyUI stopped answering.")
 RESTARTING = "ComfyUI is restarting, waiting…"
@@ -561,15 +565,21 @@ def sleeps(monkeypatch):
     return slept
 
 
-def test_recording_the_outcome_rides_out_a_database_blip(sleeps):
-    answers = iter([DatabaseError("gone"), DatabaseError("still gone"), "recorded"])
+def answering(*answers):
+    """An action that raises or returns each of ``answers`` in turn."""
+    left = iter(answers)
 
     def action():
-        answer = next(answers)
+        answer = next(left)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
+    return action
+
+
+def test_recording_the_outcome_rides_out_a_database_blip(sleeps):
+    action = answering(DatabaseError("gone"), DatabaseError("still gone"), "recorded")
     assert runner._settle_with_db_retries(action) == "recorded"
     assert sleeps == [0.5, 1.0]
 
@@ -588,15 +598,7 @@ def test_recording_the_outcome_gives_up_after_three_tries(sleeps):
 
 def test_a_blip_inside_a_callers_transaction_leaves_that_transaction_working(make_generation, sleeps):
     generation = make_generation()
-    answers = iter([DatabaseError("gone"), "recorded"])
-
-    def action():
-        answer = next(answers)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    assert runner._settle_with_db_retries(action) == "recorded"
+    assert runner._settle_with_db_retries(answering(DatabaseError("gone"), "recorded")) == "recorded"
     assert Generation.objects.filter(pk=generation.pk).exists()
 
 
@@ -674,3 +676,120 @@ def test_a_new_sampler_or_a_restarted_one_starts_the_clock_again():
     assert clock.eta(step("7", 14), now=21.0) == 3
     assert clock.eta(step("7", 2), now=22.0) is None  # the count went back: a new run of that node
     assert clock.eta(step("7", 4), now=24.0) == 16
+
+
+# -- the files a prompt made ---------------------------------------------------------------------------------
+
+
+def made_files(fake, generation) -> list[OutputFile]:
+    """The files a finished prompt of ``generation`` left on ``fake``, as its history lists them."""
+    _, record = finished_prompt(fake, generation)
+    return [file for node, output in record["outputs"].items() for file in output_files(node, output)]
+
+
+def test_the_pictures_among_the_files_are_stored_once_and_the_rest_passed_over(make_generation, fake_comfyui):
+    generation = make_generation()
+    [picture] = made_files(fake_comfyui, generation)
+    sound = OutputFile(node="9", filename="voice.flac", subfolder="", type="output", kind="audio")
+    preview = OutputFile(node="9", filename="preview.png", subfolder="", type="temp", kind="image")
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._save_files(client, generation, [sound, preview, picture]) is True
+        assert fake_comfyui.hits("/view") == 1  # neither the sound nor the preview was fetched
+        assert runner._save_files(client, generation, [picture]) is False  # already stored: not fetched again
+        assert runner._save_files(client, generation, []) is False
+    assert fake_comfyui.hits("/view") == 1
+    [stored] = MediaOutput.objects.filter(generation=generation)
+    assert stored.original_filename == picture.filename
+
+
+def test_bytes_that_are_no_picture_are_refused_saying_what_came_and_what_to_check(make_generation):
+    generation = make_generation()
+    page = OutputFile(node="9", filename="page.png", subfolder="", type="output", kind="image")
+    with pytest.raises(PermanentError) as refused:
+        runner._store(generation, page, b"<html>not a picture</html>", "")
+    assert refused.value.message == (
+        "ComfyUI sent page.png as an unnamed type, but it is not a PNG, JPEG, GIF, WEBP, MP4 or WebM file; "
+        "the studio stores only images and videos, so it was not kept. Check the workflow's output node."
+    )
+    assert not MediaOutput.objects.filter(generation=generation).exists()
+
+
+# -- a rework's starting picture --------------------------------------------------------------------------------
+
+
+def stored_picture(generation: Generation, size: int, kind: str = "image") -> MediaOutput:
+    from .test_gallery_view import stored_output
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), "teal").save(buffer, "PNG")
+    return stored_output(generation, data=buffer.getvalue(), name=f"{kind}-{size}.png", kind=kind)
+
+
+def test_a_rework_uploads_the_picture_of_its_own_source_and_the_stored_workflow_loads_it(make_generation, fake_comfyui):
+    elsewhere, source = make_generation(), make_generation()
+    stored_picture(elsewhere, 16)
+    stored_picture(source, 48, kind="video")
+    picture = stored_picture(source, 64)
+    rework = make_generation()
+    rework.workflow = {"1": {"class_type": "LoadImage", "inputs": {"image": "placeholder.png"}}}
+    rework.template, rework.source = "img2img", source
+    rework.save()
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._prepare_inputs(client, rework)
+    [upload] = fake_comfyui.uploads
+    assert upload["size"] == picture.size_bytes
+    rework.refresh_from_db()
+    assert rework.workflow["1"]["inputs"]["image"] == f"{upload['subfolder']}/{upload['name']}"
+
+
+def test_only_a_rework_uploads_a_picture(make_generation, fake_comfyui):
+    source = make_generation()
+    stored_picture(source, 64)
+    variation = make_generation()
+    variation.source = source
+    variation.save()
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._prepare_inputs(client, variation)
+    assert fake_comfyui.uploads == []
+
+
+def test_a_rework_whose_picture_is_gone_says_to_generate_from_the_brief(make_generation, fake_comfyui):
+    rework = make_generation()
+    rework.template, rework.source = "img2img", make_generation()
+    rework.save()
+    with ComfyUIClient(fake_comfyui.url) as client, pytest.raises(PermanentError) as refused:
+        runner._prepare_inputs(client, rework)
+    assert refused.value.message == "The image to rework is gone; generate from the brief instead."
+
+
+# -- a GPU shared with the language model -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def gpu_wanted_heard():
+    heard = []
+
+    def freeing(sender, generation, server, **kwargs):
+        heard.append((generation.pk, server))
+        raise RuntimeError("the model would not unload")  # must not cost the job its picture
+
+    gpu_wanted.connect(freeing, sender=Generation)
+    yield heard
+    gpu_wanted.disconnect(freeing, sender=Generation)
+
+
+def test_a_job_on_a_server_sharing_the_gpu_first_asks_for_the_gpu_and_marks_it_held(
+    make_generation, settings, gpu_wanted_heard
+):
+    settings.COMFYUI_SHARES_GPU = "http://gpu-box:8188"
+    generation = make_generation()
+    runner._make_room_on_the_gpu(generation, "http://gpu-box:8188")
+    assert gpu_wanted_heard == [(generation.pk, "http://gpu-box:8188")]
+    assert cache.get(gpu.HELD_KEY.format(server="http://gpu-box:8188")) is True
+
+
+def test_a_job_on_a_server_of_its_own_leaves_the_gpu_alone(make_generation, settings, gpu_wanted_heard):
+    settings.COMFYUI_SHARES_GPU = "http://gpu-box:8188"
+    runner._make_room_on_the_gpu(make_generation(), "http://render-farm:8188")
+    assert gpu_wanted_heard == []
+    assert cache.get(gpu.HELD_KEY.format(server="http://render-farm:8188")) is None
