@@ -118,8 +118,8 @@ def mutmut_config(module: str, tests: list[str]) -> str:
         'pytest_add_cli_args = ["-m", "not e2e and not embedded and not worker", "-p", "no:randomly", "--reuse-db"]',
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}",
         f"do_not_mutate_patterns = {json.dumps(DO_NOT_MUTATE_PATTERNS)}",
-        "timeout_multiplier = 4.0",
-        "timeout_constant = 5.0",
+        "timeout_multiplier = 2.0",
+        "timeout_constant = 3.0",
     ]
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,7 @@ from django.utils import timezone
 from PIL import Image
 
 from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
-from generations.clients.comfyui_events import OutputFile, Progress, output_files
+from generations.clients.comfyui_events import Executing, ExecutionError, OutputFile, Progress, output_files
 from generations.models import Generation, MediaKind, MediaOutput
 from generations.services import catalog, gpu, placement, runner
 from generations.signals import generation_finished, gpu_wanted
@@ -793,3 +793,58 @@ def test_a_job_on_a_server_of_its_own_leaves_the_gpu_alone(make_generation, sett
     runner._make_room_on_the_gpu(make_generation(), "http://render-farm:8188")
     assert gpu_wanted_heard == []
     assert cache.get(gpu.HELD_KEY.format(server="http://render-farm:8188")) is None
+
+
+# -- following a prompt ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("beat_every, beats", [(-1.0, True), (3600.0, False)])
+def test_a_job_that_runs_long_without_progress_keeps_beating_at_its_pace(
+    make_generation, fake_comfyui, settings, monkeypatch, beat_every, beats
+):
+    settings.GENERATION_TIME_LIMIT = 0.6
+    monkeypatch.setattr(runner, "HEARTBEAT_INTERVAL", beat_every)
+    fake_comfyui.hang_next()  # it runs, and says nothing more
+    generation = make_generation()
+    runner.run(generation.pk)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED and "did not finish within 0.6 s" in generation.error
+    last_beat = (generation.heartbeat_at - generation.started_at).total_seconds()
+    assert (last_beat >= 0.3) is beats  # a beat late in the run, or only the one of the claim
+
+
+def test_a_server_that_stays_away_is_asked_once_a_turn(make_generation, fake_comfyui, dead_url, settings, sleeps):
+    settings.COMFYUI_URLS = [fake_comfyui.url, dead_url]
+    settings.COMFYUI_RESTART_WINDOW = 0.2
+    fake_comfyui.fail_path("/system_stats", 503, times=10_000)
+    generation = running_on(make_generation(), fake_comfyui.url)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        assert runner._wait_for_comfyui(client, generation, GONE) is None
+    # Whether another server could take the job was decided on what the job itself found, not asked again.
+    assert fake_comfyui.hits("/system_stats") == len(sleeps) + 1
+
+
+def scripted(*events):
+    """A ComfyUI event stream that says ``events``, then nothing."""
+    left = iter(events)
+    return types.SimpleNamespace(next=lambda timeout: next(left, None))
+
+
+def test_what_another_prompt_says_on_the_socket_is_not_taken_for_this_jobs(make_generation, fake_comfyui):
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1")
+    stream = scripted(
+        Progress(prompt_id="p-0", node="3", value=5, max=5),
+        Executing(prompt_id="p-0", node=None),  # the other prompt ended
+        ExecutionError(
+            prompt_id="p-1",
+            node_id="3",
+            node_type="KSampler",
+            message="CUDA out of memory",
+            exception_type="torch.OutOfMemoryError",
+        ),
+    )
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._follow(client, stream, generation)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.FAILED and "CUDA out of memory" in generation.error
+    assert generation.progress_value == 0
