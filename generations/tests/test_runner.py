@@ -19,7 +19,7 @@ from django.utils import timezone
 from PIL import Image
 
 from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
-from generations.clients.comfyui_events import Executing, ExecutionError, OutputFile, Progress, output_files
+from generations.clients.comfyui_events import Executing, ExecutionError, OutputFile, Preview, Progress, output_files
 from generations.models import Generation, MediaKind, MediaOutput
 from generations.services import catalog, gpu, placement, runner
 from generations.signals import generation_finished, gpu_wanted
@@ -720,9 +720,7 @@ def test_bytes_that_are_no_picture_are_refused_saying_what_came_and_what_to_chec
 def stored_picture(generation: Generation, size: int, kind: str = "image") -> MediaOutput:
     from .test_gallery_view import stored_output
 
-    buffer = io.BytesIO()
-    Image.new("RGB", (size, size), "teal").save(buffer, "PNG")
-    return stored_output(generation, data=buffer.getvalue(), name=f"{kind}-{size}.png", kind=kind)
+    return stored_output(generation, data=png(size), name=f"{kind}-{size}.png", kind=kind)
 
 
 def test_a_rework_uploads_the_picture_of_its_own_source_and_the_stored_workflow_loads_it(make_generation, fake_comfyui):
@@ -848,3 +846,90 @@ def test_what_another_prompt_says_on_the_socket_is_not_taken_for_this_jobs(make_
     generation.refresh_from_db()
     assert generation.status == Generation.Status.FAILED and "CUDA out of memory" in generation.error
     assert generation.progress_value == 0
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The runner's clock, moved on by the test (``clock.now += 10``); nothing is slept."""
+    state = types.SimpleNamespace(now=1000.0)
+    monkeypatch.setattr(runner, "time", types.SimpleNamespace(monotonic=lambda: state.now, sleep=lambda s: None))
+    return state
+
+
+def paced(clock, seconds: float, *events):
+    """A stream that says each of ``events`` ``seconds`` after the one before, then nothing. A callable among
+    them is something that happens meanwhile: it is called, and the stream says nothing that time."""
+    left = iter(events)
+
+    def next_event(timeout):
+        clock.now += seconds
+        event = next(left, None)
+        if callable(event):
+            event()
+            return None
+        return event
+
+    return types.SimpleNamespace(next=next_event)
+
+
+def progress_pushes(listener, generation, until: str) -> list[str]:
+    bar = f'id="generation-{generation.pk}-progress"'
+    events = listener.drain(until=lambda events: any(until in e.get("html", "") for e in events))
+    return [e["html"] for e in events if bar in e.get("html", "")]
+
+
+def test_the_bar_says_the_time_left_at_the_samplers_own_pace(make_generation, fake_comfyui, listener, clock):
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1")
+    stream = paced(
+        clock,
+        10.0,
+        Progress(prompt_id="p-1", node="3", value=1, max=20),
+        Progress(prompt_id="p-1", node="3", value=11, max=20),  # 10 steps in 10 s: 9 s for the last 9
+        Executing(prompt_id="p-1", node=None),
+    )
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._follow(client, stream, generation)
+    pushes = progress_pushes(listener, generation, "Step 11/20")
+    assert "Step 1/20" in pushes[0] and "Step 11/20 · about 9 s left" in pushes[-1]
+
+
+def test_a_cancel_after_the_sampler_began_interrupts_and_leaves_the_queue_alone(make_generation, fake_comfyui, clock):
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1")
+    stream = paced(
+        clock,
+        1.0,
+        Progress(prompt_id="p-1", node="3", value=1, max=20),
+        lambda: Generation.objects.filter(pk=generation.pk).update(cancel_requested=True),
+    )
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._follow(client, stream, generation)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.CANCELLED
+    assert fake_comfyui.interrupts == ["p-1"] and fake_comfyui.deletes == []
+
+
+def png(size: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (size, size), "teal").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_the_frames_of_a_websocket_output_node_are_its_pictures_each_stored(make_generation, fake_comfyui, clock):
+    generation = make_generation()
+    generation.workflow["90"] = {"class_type": "SaveImageWebsocket", "inputs": {"images": ["8", 0]}}
+    generation.save()
+    generation = running_on(generation, fake_comfyui.url, prompt_id="p-1")
+    stream = paced(
+        clock,
+        1.0,
+        Executing(prompt_id="p-1", node="90"),
+        Preview(image=png(32), mime="image/png"),  # binary frames name neither prompt nor node
+        Preview(image=png(48), mime="image/png"),
+        Executing(prompt_id="p-1", node=None),
+    )
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._follow(client, stream, generation)
+    generation.refresh_from_db()
+    assert generation.status == Generation.Status.COMPLETE, generation.error
+    stored = MediaOutput.objects.filter(generation=generation).order_by("pk")
+    assert [(o.original_filename, o.width) for o in stored] == [("websocket_90_00000", 32), ("websocket_90_00001", 48)]
