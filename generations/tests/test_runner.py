@@ -21,7 +21,7 @@ from PIL import Image
 from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
 from generations.clients.comfyui_events import Executing, ExecutionError, OutputFile, Preview, Progress, output_files
 from generations.models import Generation, MediaKind, MediaOutput
-from generations.services import catalog, gpu, placement, runner
+from generations.services import cards, catalog, gpu, placement, runner
 from generations.signals import generation_finished, gpu_wanted
 from studio.errors import PermanentError
 
@@ -933,3 +933,32 @@ def test_the_frames_of_a_websocket_output_node_are_its_pictures_each_stored(make
     assert generation.status == Generation.Status.COMPLETE, generation.error
     stored = MediaOutput.objects.filter(generation=generation).order_by("pk")
     assert [(o.original_filename, o.width) for o in stored] == [("websocket_90_00000", 32), ("websocket_90_00001", 48)]
+
+
+def test_a_job_whose_server_went_away_under_it_goes_on_with_the_server_it_moved_to(
+    make_generation, fake_comfyui, dead_url, settings
+):
+    settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
+    generation = make_generation()
+    # Sent to a server that no longer answers: the job re-attaches there, finds it away, and moves on.
+    Generation.objects.filter(pk=generation.pk).update(server=dead_url, prompt_id="lost-with-it", client_id="c-1")
+    assert runner.run(generation.pk) == Generation.Status.COMPLETE
+    generation.refresh_from_db()
+    assert generation.server == fake_comfyui.url and generation.prompt_id != "lost-with-it"
+    assert len(fake_comfyui.prompts) == 1 and MediaOutput.objects.filter(generation=generation).exists()
+
+
+def test_a_job_that_ends_moves_up_the_jobs_queued_behind_it_on_its_server_only(make_generation, listener):
+    done = running_on(make_generation(), "http://gpu-box:8188")
+    behind = make_generation()
+    elsewhere = make_generation()
+    Generation.objects.filter(pk=behind.pk).update(server="http://gpu-box:8188")
+    Generation.objects.filter(pk=elsewhere.pk).update(server="http://render-farm:8188")
+    done.fail("Stopped.")
+    runner.finish(done)
+    marker = make_generation()
+    cards.push_card(marker)  # after everything finish() pushed: the group keeps the order
+    events = listener.drain(until=card_of(marker, f'id="generation-{marker.pk}"'))
+    pushed = " ".join(e.get("html", "") for e in events)
+    assert f'id="generation-{done.pk}"' in pushed and f'id="generation-{behind.pk}-progress"' in pushed
+    assert f'id="generation-{elsewhere.pk}-' not in pushed
