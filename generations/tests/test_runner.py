@@ -724,8 +724,9 @@ def stored_picture(generation: Generation, size: int, kind: str = "image") -> Me
 
 
 def test_a_rework_uploads_the_picture_of_its_own_source_and_the_stored_workflow_loads_it(make_generation, fake_comfyui):
-    elsewhere, source = make_generation(), make_generation()
-    stored_picture(elsewhere, 16)
+    older, source, newer = make_generation(), make_generation(), make_generation()
+    stored_picture(older, 16)  # other jobs' pictures, before and after it in any order
+    stored_picture(newer, 24)
     stored_picture(source, 48, kind="video")
     picture = stored_picture(source, 64)
     rework = make_generation()
