@@ -102,11 +102,11 @@ def test_comfyui_down_is_waited_for_within_the_restart_window_then_fails_with_th
 
 
 def test_a_hung_comfyui_hits_the_time_limit(make_generation, fake_comfyui, settings):
-    settings.GENERATION_TIME_LIMIT = 1
+    settings.GENERATION_TIME_LIMIT = 0.5
     fake_comfyui.hang_next()
     generation = run(make_generation())
     assert generation.status == Generation.Status.FAILED
-    assert "did not finish within 1 s" in generation.error
+    assert "did not finish within 0.5 s" in generation.error
     assert fake_comfyui.interrupts
 
 

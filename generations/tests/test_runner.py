@@ -209,7 +209,7 @@ def test_a_job_whose_server_stopped_waits_for_it_when_no_other_can_run_it(
     fake_comfyui.set_checkpoints(["something_else.safetensors"])  # not the one the job's workflow loads
     catalog.clear_cache(fake_comfyui.url)
     settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
-    settings.COMFYUI_RESTART_WINDOW = 0.5
+    settings.COMFYUI_RESTART_WINDOW = 0.2
     with ComfyUIClient(dead_url) as client:
         assert runner._wait_for_comfyui(client, generation, GONE) is None
     assert not placement.is_up(dead_url)  # remembered: the next jobs do not ask it again at once
@@ -799,17 +799,17 @@ def test_a_job_on_a_server_of_its_own_leaves_the_gpu_alone(make_generation, sett
 
 @pytest.mark.parametrize("beat_every, beats", [(-1.0, True), (3600.0, False)])
 def test_a_job_that_runs_long_without_progress_keeps_beating_at_its_pace(
-    make_generation, fake_comfyui, settings, monkeypatch, beat_every, beats
+    make_generation, fake_comfyui, settings, monkeypatch, clock, beat_every, beats
 ):
-    settings.GENERATION_TIME_LIMIT = 0.6
+    settings.GENERATION_TIME_LIMIT = 10
     monkeypatch.setattr(runner, "HEARTBEAT_INTERVAL", beat_every)
-    fake_comfyui.hang_next()  # it runs, and says nothing more
-    generation = make_generation()
-    runner.run(generation.pk)
+    long_ago = timezone.now() - timedelta(hours=1)
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1", heartbeat_at=long_ago)
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._follow(client, paced(clock, 1.0), generation)  # ComfyUI says nothing for 10 s
     generation.refresh_from_db()
-    assert generation.status == Generation.Status.FAILED and "did not finish within 0.6 s" in generation.error
-    last_beat = (generation.heartbeat_at - generation.started_at).total_seconds()
-    assert (last_beat >= 0.3) is beats  # a beat late in the run, or only the one of the claim
+    assert generation.status == Generation.Status.FAILED and "did not finish within 10 s" in generation.error
+    assert (generation.heartbeat_at > long_ago) is beats
 
 
 def test_a_server_that_stays_away_is_asked_once_a_turn(make_generation, fake_comfyui, dead_url, settings, sleeps):
@@ -852,7 +852,7 @@ def test_what_another_prompt_says_on_the_socket_is_not_taken_for_this_jobs(make_
 @pytest.fixture
 def clock(monkeypatch):
     """The runner's clock, moved on by the test (``clock.now += 10``); nothing is slept."""
-    state = types.SimpleNamespace(now=1000.0)
+    state = types.SimpleNamespace(now=100_000.0)  # a machine up for a day
     monkeypatch.setattr(runner, "time", types.SimpleNamespace(monotonic=lambda: state.now, sleep=lambda s: None))
     return state
 

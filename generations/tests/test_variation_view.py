@@ -17,9 +17,7 @@ def test_it_keeps_the_brief_with_a_new_seed(
     generation_started.connect(receiver)
     try:
         with django_capture_on_commit_callbacks(execute=False):
-            response = alice_client.post(
-                reverse("generations:variation", args=[generation.pk]), HTTP_HX_REQUEST="true"
-            )
+            response = alice_client.post(reverse("generations:variation", args=[generation.pk]), HTTP_HX_REQUEST="true")
     finally:
         generation_started.disconnect(receiver)
     assert response.status_code == 200
