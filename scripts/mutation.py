@@ -24,6 +24,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 MINIMUM_SCORE = 0.85
 MAX_CHILDREN = os.cpu_count() or 2
+# The tests' ceilings for an event, scaled (tests/patience.py): a mutant that stops an event costs a ceiling.
+PATIENCE = 0.3
 
 # module -> the tests that guard it; the quickest first, so a partial run still says the most
 TARGETS: dict[str, list[str]] = {
@@ -187,6 +189,7 @@ def run_module(module: str, tests: list[str], root: Path) -> tuple[int, int, lis
         env.pop(name, None)
     env["STUDIO_TEST_DB_TEMPLATE"] = str(migrated_template(root, env))
     env["STUDIO_TEST_DURATIONS"] = str(work / "mutants" / "mutmut-stats.json")  # conftest.py: quickest first
+    env["STUDIO_TEST_PATIENCE"] = str(PATIENCE)
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     log = work / "mutmut.log"
     with log.open("w") as out:
