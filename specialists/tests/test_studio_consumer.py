@@ -742,6 +742,20 @@ async def test_the_artist_edits_their_last_words_and_the_team_answers_the_new_on
     await socket.disconnect()
 
 
+async def test_an_edit_that_does_not_say_which_words_is_refused_and_stores_nothing(open_socket, alice, fake_ollama):
+    from specialists.services.reply_requests import NOT_EDITABLE
+
+    session = await make_session(alice, idea="a fox in the snow")
+    socket = await open_socket(alice, session.pk)
+    view = ChatView()
+    await view.opened(socket)
+    before = await stored_when(session, _round_answered)
+    await socket.send_json_to({"action": "edit", "text": "a hare in the snow"})
+    await view.drain(socket, until=lambda v: any(NOT_EDITABLE in alert for alert in alerts_of(v)))
+    assert [(m.pk, m.content) for m in await messages_of(session)] == [(m.pk, m.content) for m in before]
+    await socket.disconnect()
+
+
 async def test_regenerate_folds_the_reply_and_the_specialist_answers_again(open_socket, alice, fake_ollama):
     session = await make_session(alice, idea="a fox in the snow")
     socket = await open_socket(alice, session.pk)
