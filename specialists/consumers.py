@@ -14,7 +14,7 @@ from studio.core.models import Session
 from studio.core.services import action_limit
 from studio.core.services.accounts import still_signed_in
 from studio.core.services.broadcast import group_name, user_group_name
-from studio.core.services.database_reads import async_read
+from studio.core.services.database import async_read
 
 log = logging.getLogger(__name__)
 

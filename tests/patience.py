@@ -6,6 +6,7 @@ event that never comes costs the whole ceiling, and mutmut's clean run checks fi
 """
 
 import os
+import time
 
 
 def _scale() -> float:
@@ -24,6 +25,4 @@ SCALE = _scale()
 
 def ceiling(seconds: float) -> float:
     """The moment (time.monotonic) a wait of ``seconds`` at the usual patience gives up."""
-    import time
-
     return time.monotonic() + seconds * SCALE

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connection
+from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
@@ -32,6 +32,7 @@ from generations.clients.comfyui_events import (
 from generations.models import Generation, MediaKind, MediaOutput
 from generations.services import cards, gpu, media, placement, uploads
 from generations.signals import generation_finished, gpu_wanted
+from studio.core.services.database import drop_broken_connections
 from studio.errors import PermanentError, TransientError
 
 log = logging.getLogger(__name__)
@@ -66,20 +67,14 @@ def reclaim_if_stale(generation: Generation) -> bool:
     )
 
 
-def _tidy_connections() -> None:
-    # Worker threads and processes reuse connections across tasks: drop broken or expired ones,
-    # but never a connection that a caller's transaction (a test, a management command) still uses.
-    if not connection.in_atomic_block:
-        close_old_connections()
-
-
 def _drop_connection() -> None:
     if not connection.in_atomic_block:
         connection.close()
 
 
 def run(generation_id: int) -> str:
-    _tidy_connections()
+    # Worker threads and processes reuse connections across tasks.
+    drop_broken_connections()
     try:
         return _run(generation_id)
     except DatabaseError as exc:
@@ -87,7 +82,7 @@ def run(generation_id: int) -> str:
         _drop_connection()
         raise TransientError(f"The studio lost its database connection while running the generation ({exc}).") from exc
     finally:
-        _tidy_connections()
+        drop_broken_connections()
 
 
 def _run(generation_id: int) -> str:

@@ -823,15 +823,11 @@ def test_a_server_that_stays_away_is_asked_once_a_turn(make_generation, fake_com
     assert fake_comfyui.hits("/system_stats") == len(sleeps) + 1
 
 
-def scripted(*events):
-    """A ComfyUI event stream that says ``events``, then nothing."""
-    left = iter(events)
-    return types.SimpleNamespace(next=lambda timeout: next(left, None))
-
-
-def test_what_another_prompt_says_on_the_socket_is_not_taken_for_this_jobs(make_generation, fake_comfyui):
+def test_what_another_prompt_says_on_the_socket_is_not_taken_for_this_jobs(make_generation, fake_comfyui, clock):
     generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1")
-    stream = scripted(
+    stream = paced(
+        clock,
+        1.0,
         Progress(prompt_id="p-0", node="3", value=5, max=5),
         Executing(prompt_id="p-0", node=None),  # the other prompt ended
         ExecutionError(

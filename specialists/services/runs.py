@@ -10,7 +10,6 @@ import logging
 from datetime import timedelta
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -18,6 +17,7 @@ from specialists.models import Conversation, Message
 from specialists.services import notify, orchestrator
 from specialists.services.live import live
 from specialists.services.turns import next_step
+from studio.core.services.database import drop_broken_connections
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +77,6 @@ async def recover_orphans(
 
 
 @sync_to_async
-def _drop_broken_connection() -> None:
-    # A connection the database cut stays broken in this thread until closed; the next query then
-    # reconnects (conn_health_checks). Never inside a caller's transaction (a test's).
-    if not connection.in_atomic_block:
-        close_old_connections()
-
-
-@sync_to_async
 def _next(conversation_id: int):
     conversation = Conversation.objects.select_related("session").get(pk=conversation_id)
     return conversation, next_step(conversation)
@@ -134,7 +126,7 @@ async def run_pending(conversation_id: int) -> None:
                 except Exception:
                     # A bug must not leave a reply "typing" forever: settle it with what it had, then stop.
                     log.exception("step %s failed in conversation %s", step, conversation_id)
-                    await _drop_broken_connection()
+                    await sync_to_async(drop_broken_connections)()  # a cut connection stays broken until closed
                     await recover_orphans(conversation_id, reason="The studio hit an internal error; try again.")
                     broken = True
                     break

@@ -3,7 +3,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, OperationalError, connection
 
-from studio.core.services.database_reads import async_read
+from studio.core.services.database import async_read
 
 
 class Flaky:
