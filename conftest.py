@@ -1,9 +1,9 @@
-import json
 import os
 import shutil
-from pathlib import Path
 
 import pytest
+
+from tests.mutation_runs import quickest_first, warm_before_forking
 
 pytest_plugins = [
     "tests.fixtures.engines",
@@ -65,18 +65,11 @@ def pytest_collection_modifyitems(config, items):
         ):
             # Last, so it is torn down first, while the test's loop still runs (tests/fixtures/websockets.py).
             item.fixturenames.append("_cancel_leftovers")
-    _quickest_first(items)
+    quickest_first(items)
 
 
-def _quickest_first(items) -> None:
-    """STUDIO_TEST_DURATIONS names mutmut's statistics (scripts/mutation.py): the quickest tests run first. With
-    pytest -x a mutant's run ends at the first test that catches it; mutmut's fork server passes the tests in no
-    particular order, and one slow test first costs every mutant it does not catch."""
-    path = os.environ.get("STUDIO_TEST_DURATIONS")
-    if not path or not Path(path).is_file():
-        return  # not under the mutation tester, or its statistics are still being gathered
-    durations = json.loads(Path(path).read_text()).get("duration_by_test", {})
-    items.sort(key=lambda item: durations.get(item.nodeid, float("inf")))
+def pytest_collection_finish(session):
+    warm_before_forking()
 
 
 @pytest.hookimpl(wrapper=True)

@@ -188,8 +188,9 @@ def run_module(module: str, tests: list[str], root: Path) -> tuple[int, int, lis
     for name in ("DATABASE_URL", "REDIS_URL", "OLLAMA_URL", "OPENAI_BASE_URL", "COMFYUI_URLS", "LLM_BACKEND"):
         env.pop(name, None)
     env["STUDIO_TEST_DB_TEMPLATE"] = str(migrated_template(root, env))
-    env["STUDIO_TEST_DURATIONS"] = str(work / "mutants" / "mutmut-stats.json")  # conftest.py: quickest first
+    env["STUDIO_TEST_DURATIONS"] = str(work / "mutants" / "mutmut-stats.json")  # tests/mutation_runs.py
     env["STUDIO_TEST_PATIENCE"] = str(PATIENCE)
+    env["STUDIO_TEST_FORKED"] = "1"  # tests/mutation_runs.py: the fork server loads what every run would
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     log = work / "mutmut.log"
     with log.open("w") as out:

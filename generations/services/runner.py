@@ -47,6 +47,7 @@ STALE_AFTER = timedelta(seconds=60)
 
 BUSY = "already running elsewhere"
 MOVED = "moved to another server"
+NOT_CLAIMED = "not claimed"
 WEBSOCKET_OUTPUT = "SaveImageWebsocket"
 
 
@@ -96,14 +97,14 @@ def _run(generation_id: int) -> str:
     if not resuming and (other := _elsewhere_if_down(generation, server)):
         if not settings.GENERATION_JOBS_IN_PROCESS:
             # Through the other server's queue, which keeps that server's jobs one after the other.
-            return MOVED if _move(generation, other) else "not claimed"
+            return MOVED if _move(generation, other) else NOT_CLAIMED
         server = other
     client_id = generation.client_id if resuming and generation.client_id else uuid.uuid4().hex
     if not generation.claim(server, client_id):
         generation.refresh_from_db()
         if generation.cancel_requested and generation.cancel():
             finish(generation)
-        return "not claimed"
+        return NOT_CLAIMED
     client = ComfyUIClient(server)
     try:
         while True:

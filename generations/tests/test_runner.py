@@ -7,6 +7,7 @@ tests/faults/test_comfyui_restart.py.
 """
 
 import io
+import threading
 import time
 import types
 from datetime import timedelta
@@ -14,16 +15,26 @@ from datetime import timedelta
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, OperationalError
 from django.utils import timezone
 from PIL import Image
 
 from generations.clients.comfyui import ComfyUIClient, ComfyUIUnreachable
-from generations.clients.comfyui_events import Executing, ExecutionError, OutputFile, Preview, Progress, output_files
+from generations.clients.comfyui_events import (
+    Executing,
+    ExecutionError,
+    ExecutionInterrupted,
+    OutputFile,
+    Preview,
+    Progress,
+    output_files,
+)
 from generations.models import Generation, MediaKind, MediaOutput
 from generations.services import cards, catalog, gpu, placement, runner
 from generations.signals import generation_finished, gpu_wanted
-from studio.errors import PermanentError
+from studio.errors import PermanentError, TransientError
+from tests.fakes.comfyui import DEFAULT_CHECKPOINTS
+from tests.patience import ceiling
 
 GONE = ComfyUIUnreachable("ComfyUI stopped answering.")
 RESTARTING = "ComfyUI is restarting, waiting…"
@@ -249,6 +260,19 @@ def test_a_queued_job_whose_server_is_down_runs_on_another_in_process(
     assert generation.server == fake_comfyui.url and len(fake_comfyui.prompts) == 1
 
 
+def test_a_queued_job_whose_server_answers_runs_there_though_another_could_take_it(
+    make_generation, comfyui_farm, settings
+):
+    first, second = comfyui_farm(DEFAULT_CHECKPOINTS, DEFAULT_CHECKPOINTS)
+    settings.GENERATION_JOBS_IN_PROCESS = True
+    generation = make_generation()
+    Generation.objects.filter(pk=generation.pk).update(server=second.url)
+    assert runner.run(generation.pk) == Generation.Status.COMPLETE
+    generation.refresh_from_db()
+    assert generation.server == second.url and generation.error == ""
+    assert len(second.prompts) == 1 and first.prompts == []
+
+
 def test_a_job_another_worker_moved_first_is_not_moved_again(make_generation, fake_comfyui, dead_url, settings):
     settings.COMFYUI_URLS = [dead_url, fake_comfyui.url]
     generation = make_generation()
@@ -279,7 +303,7 @@ def test_a_job_cancelled_before_it_was_claimed_ends_cancelled_and_the_browsers_a
 ):
     generation = make_generation()
     Generation.objects.filter(pk=generation.pk).update(cancel_requested=True)
-    assert runner.run(generation.pk) == "not claimed"
+    assert runner.run(generation.pk) == runner.NOT_CLAIMED
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELLED and fake_comfyui.prompts == []
     listener.drain(until=card_of(generation, 'data-status="cancelled"'))
@@ -288,7 +312,7 @@ def test_a_job_cancelled_before_it_was_claimed_ends_cancelled_and_the_browsers_a
 def test_a_job_another_worker_claimed_first_is_left_to_it(make_generation, fake_comfyui, monkeypatch):
     generation = make_generation()
     monkeypatch.setattr(Generation, "claim", lambda self, server, client_id: False)
-    assert runner.run(generation.pk) == "not claimed"
+    assert runner.run(generation.pk) == runner.NOT_CLAIMED
     generation.refresh_from_db()
     assert generation.status == Generation.Status.QUEUED and fake_comfyui.prompts == []
 
@@ -528,7 +552,10 @@ def test_a_job_stopped_by_its_time_limit_or_a_crash_stops_its_prompt_and_fails_s
         raise raised
 
     monkeypatch.setattr(runner, "_attach_and_follow", submit_then_stop)
-    generation_finished.connect(receiver := lambda sender, generation, **kw: told.append(generation.status))
+    # Listeners may filter on the sender, as Django's own model signals are named after their model.
+    generation_finished.connect(
+        receiver := lambda sender, generation, **kw: told.append(generation.status), sender=Generation
+    )
     try:
         assert runner.run(generation.pk) == Generation.Status.FAILED
     finally:
@@ -576,6 +603,22 @@ def answering(*answers):
         return answer
 
     return action
+
+
+def test_a_database_gone_mid_job_is_a_transient_error_saying_so(make_generation, fake_comfyui, monkeypatch):
+    generation = make_generation()
+
+    def gone(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Generation, "claim", gone)
+    with pytest.raises(TransientError) as raised:
+        runner.run(generation.pk)
+    assert raised.value.message == (
+        "The studio lost its database connection while running the generation "
+        "(server closed the connection unexpectedly)."
+    )
+    assert fake_comfyui.prompts == []
 
 
 def test_recording_the_outcome_rides_out_a_database_blip(sleeps):
@@ -890,12 +933,19 @@ def test_the_bar_says_the_time_left_at_the_samplers_own_pace(make_generation, fa
     assert "Step 1/20" in pushes[0] and "Step 11/20 · about 9 s left" in pushes[-1]
 
 
-def test_a_cancel_after_the_sampler_began_interrupts_and_leaves_the_queue_alone(make_generation, fake_comfyui, clock):
+@pytest.mark.parametrize(
+    "began",
+    [Progress(prompt_id="p-1", node="3", value=1, max=20), Executing(prompt_id="p-1", node="4")],
+    ids=["a-step", "a-node"],
+)
+def test_a_cancel_after_the_prompt_began_interrupts_and_leaves_the_queue_alone(
+    make_generation, fake_comfyui, clock, began
+):
     generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1")
     stream = paced(
         clock,
         1.0,
-        Progress(prompt_id="p-1", node="3", value=1, max=20),
+        began,
         lambda: Generation.objects.filter(pk=generation.pk).update(cancel_requested=True),
     )
     with ComfyUIClient(fake_comfyui.url) as client:
@@ -903,6 +953,35 @@ def test_a_cancel_after_the_sampler_began_interrupts_and_leaves_the_queue_alone(
     generation.refresh_from_db()
     assert generation.status == Generation.Status.CANCELLED
     assert fake_comfyui.interrupts == ["p-1"] and fake_comfyui.deletes == []
+
+
+@pytest.mark.parametrize(
+    "cancel_requested, status, error",
+    [
+        (True, Generation.Status.CANCELLED, ""),
+        (
+            False,
+            Generation.Status.FAILED,
+            "ComfyUI interrupted the run (someone pressed Cancel in ComfyUI?). Generate again.",
+        ),
+    ],
+    ids=["asked-by-the-artist", "asked-by-nobody-here"],
+)
+def test_a_prompt_interrupted_while_watched_ends_as_the_artist_asked_or_fails_saying_who_might_have(
+    make_generation, fake_comfyui, clock, cancel_requested, status, error
+):
+    generation = running_on(make_generation(), fake_comfyui.url, prompt_id="p-1")
+    stream = paced(
+        clock,
+        0.1,  # quicker than the runner looks for a cancel: only the interruption's news makes it look
+        Progress(prompt_id="p-1", node="3", value=1, max=20),
+        lambda: Generation.objects.filter(pk=generation.pk).update(cancel_requested=cancel_requested),
+        ExecutionInterrupted(prompt_id="p-1", node_id="3", node_type="KSampler"),
+    )
+    with ComfyUIClient(fake_comfyui.url) as client:
+        runner._follow(client, stream, generation)
+    generation.refresh_from_db()
+    assert (generation.status, generation.error) == (status, error)
 
 
 def png(size: int) -> bytes:
@@ -922,6 +1001,7 @@ def test_the_frames_of_a_websocket_output_node_are_its_pictures_each_stored(make
         Executing(prompt_id="p-1", node="90"),
         Preview(image=png(32), mime="image/png"),  # binary frames name neither prompt nor node
         Preview(image=png(48), mime="image/png"),
+        Preview(image=png(64), mime="image/png"),
         Executing(prompt_id="p-1", node=None),
     )
     with ComfyUIClient(fake_comfyui.url) as client:
@@ -929,7 +1009,31 @@ def test_the_frames_of_a_websocket_output_node_are_its_pictures_each_stored(make
     generation.refresh_from_db()
     assert generation.status == Generation.Status.COMPLETE, generation.error
     stored = MediaOutput.objects.filter(generation=generation).order_by("pk")
-    assert [(o.original_filename, o.width) for o in stored] == [("websocket_90_00000", 32), ("websocket_90_00001", 48)]
+    assert [(o.original_filename, o.width) for o in stored] == [
+        ("websocket_90_00000", 32),
+        ("websocket_90_00001", 48),
+        ("websocket_90_00002", 64),
+    ]
+
+
+def test_a_socket_dropped_mid_run_re_attaches_to_the_prompt_without_sending_it_again(make_generation, fake_comfyui):
+    fake_comfyui.step_delay = 0.05  # a second of steps: the socket drops in the middle of them
+    generation = make_generation(steps=20)
+    dropped = threading.Event()
+
+    def drop_once_running() -> None:
+        deadline = time.monotonic() + ceiling(10)
+        while fake_comfyui.running_prompt_id() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        fake_comfyui.drop_sockets()
+        dropped.set()
+
+    threading.Thread(target=drop_once_running, daemon=True).start()
+    assert runner.run(generation.pk) == Generation.Status.COMPLETE
+    assert dropped.is_set() and fake_comfyui.hits("/system_stats") == 1  # the runner saw its socket go
+    generation.refresh_from_db()
+    assert len(fake_comfyui.prompts) == 1 and generation.error == ""
+    assert MediaOutput.objects.filter(generation=generation).count() == 1
 
 
 def test_a_job_whose_server_went_away_under_it_goes_on_with_the_server_it_moved_to(
