@@ -3,8 +3,9 @@
 import pytest
 from asgiref.sync import sync_to_async
 
-from specialists.models import Conversation, Message, Phase, Role
-from specialists.services import actions
+from generations.models import Generation
+from specialists.models import Conversation, Message, Phase, RefineLoop, Review, Role
+from specialists.services import actions, refine_loop
 from specialists.services.live import live
 from specialists.services.turns import is_paused
 from tests.fixtures.conversations import messages_of, put_in_phase
@@ -276,7 +277,6 @@ async def test_a_new_round_opens_only_once_every_speaker_of_the_last_was_heard(a
 
 @with_database
 async def test_saying_generate_in_review_starts_the_live_brief_and_keeps_the_words(alice, fake_comfyui, settings):
-    from generations.models import Generation
     from tests.fixtures.generations import finished_generations, session_in_review
 
     settings.GENERATION_JOBS_IN_PROCESS = True
@@ -295,7 +295,6 @@ async def test_saying_generate_in_review_starts_the_live_brief_and_keeps_the_wor
 
 @with_database
 async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_why(alice, fake_comfyui):
-    from generations.models import Generation
     from tests.fixtures.generations import session_in_review
 
     session = await session_in_review(alice, {"positive_prompt": "", "width": 512, "height": 512})
@@ -310,7 +309,6 @@ async def test_saying_generate_with_an_unusable_brief_keeps_the_words_and_says_w
 
 @with_database
 async def test_replaying_words_never_starts_a_generation(alice, fake_comfyui):
-    from generations.models import Generation
     from tests.fixtures.generations import session_in_review
 
     session = await session_in_review(alice, {"positive_prompt": "a fox", "width": 512, "height": 512})
@@ -322,16 +320,50 @@ async def test_replaying_words_never_starts_a_generation(alice, fake_comfyui):
 
 
 @with_database
-async def test_an_edit_folds_the_old_words_and_their_answers_behind_the_new_ones(alice, alice_session):
+async def test_an_edit_folds_the_old_words_and_their_answers_behind_the_new_ones_in_every_browser(
+    alice, alice_session, listener_for
+):
     first = (await actions.post_message(alice_session, alice, "a lighthouse")).message
     conversation = await sync_to_async(Conversation.objects.current)(alice_session)
     answer = await sync_to_async(conversation.append_message)(Role.STYLE, "teal and amber")
+    listener = listener_for(alice_session.pk)
 
     posted = await actions.post_message(alice_session, alice, "a lighthouse in fog", replaces=str(first.pk))
 
     assert posted.folded == [first.pk, answer.pk]
     folded = [m for m in await messages_of(alice_session) if m.superseded_by_id == posted.message.pk]
     assert {m.pk for m in folded} == {first.pk, answer.pk}
+    told = {first.pk, answer.pk, posted.message.pk}
+    assert _told_of(listener, told) >= told
+
+
+def _running_loop(session) -> RefineLoop:
+    """An auto-refine loop going on after Lens reviewed a result."""
+    session.settings = {"auto_refine": {"on": True, "attempts": 3, "threshold": 8}}
+    session.save()
+    conversation = Conversation.objects.create(session=session, phase=Phase.COMPLETE)
+    conversation.append_message(Role.USER, "a red lighthouse, stormy sea")
+    generation = Generation.objects.create(session=session, status="complete")
+    result = conversation.append_message(Role.SYSTEM, "ready", kind="result", opens_turn=True, generation=generation)
+    bubble = conversation.append_message(Role.CRITIC, "Looked.", kind=Message.Kind.REVIEW)
+    review = Review.objects.create(message=bubble, generation=generation, score=4, fix="More storm.")
+    refine_loop.after_review(conversation, review, result)
+    return RefineLoop.objects.get(conversation=conversation)
+
+
+@with_database
+async def test_the_artists_words_pause_an_auto_refine_loop_and_every_browser_sees_its_card_change(
+    alice, alice_session, listener_for
+):
+    loop = await sync_to_async(_running_loop)(alice_session)
+    listener = listener_for(alice_session.pk)
+
+    posted = await actions.post_message(alice_session, alice, "keep the storm, lose the boat")
+
+    await sync_to_async(loop.refresh_from_db)()
+    assert loop.status == RefineLoop.Status.PAUSED and posted.loop_card_id == loop.card_id
+    told = {posted.message.pk, loop.card_id}
+    assert _told_of(listener, told) >= told
 
 
 @with_database
