@@ -16,7 +16,7 @@ from django.db import connection
 from generations.models import Generation
 from specialists.models import Message, Role
 from tests.faults.conftest import make_session, messages_of_apart, stored_when
-from tests.fixtures.generations import card_frames, finished_generations, session_in_review
+from tests.fixtures.generations import card_frames, finished_generations, session_in_review, with_outcome_told
 from tests.fixtures.websockets import ChatView
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -26,7 +26,7 @@ TEAM = [Role.STYLE, Role.COMPOSITION, Role.STORY]
 
 def _generations_apart(session) -> list[Generation]:
     try:
-        return list(Generation.objects.filter(session=session).order_by("pk"))
+        return list(with_outcome_told(Generation.objects.filter(session=session)).order_by("pk"))
     finally:
         connection.close()
 
@@ -81,8 +81,10 @@ async def test_a_reply_cut_off_by_the_database_is_settled_and_the_next_message_i
     await socket.send_json_to({"action": "message", "text": "and make the cat ginger"})
     stored = await stored_when(
         session,
-        lambda stored: any(m.content == "and make the cat ginger" for m in stored)
-        and [m.role for m in stored if m.status == Message.Status.COMPLETE][-3:] == TEAM,
+        lambda stored: (
+            any(m.content == "and make the cat ginger" for m in stored)
+            and [m.role for m in stored if m.status == Message.Status.COMPLETE][-3:] == TEAM
+        ),
         timeout=40,
         reader=messages_of_apart,
     )
@@ -124,10 +126,12 @@ async def test_a_generation_cut_off_by_the_database_ends_and_the_conversation_ca
     await socket.send_json_to({"action": "message", "text": "warmer light on the cat, please"})
     stored = await stored_when(
         session,
-        lambda stored: any(m.content == "warmer light on the cat, please" for m in stored)
-        and stored[-1].role != Role.USER
-        and stored[-1].status == Message.Status.COMPLETE
-        and not any(m.status == Message.Status.STREAMING for m in stored),
+        lambda stored: (
+            any(m.content == "warmer light on the cat, please" for m in stored)
+            and stored[-1].role != Role.USER
+            and stored[-1].status == Message.Status.COMPLETE
+            and not any(m.status == Message.Status.STREAMING for m in stored)
+        ),
         timeout=40,
         reader=messages_of_apart,
     )
