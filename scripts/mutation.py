@@ -179,7 +179,8 @@ def count(work: Path, module: str) -> dict[str, int]:
     return counts
 
 
-def run_module(module: str, tests: list[str], root: Path) -> tuple[int, int, list[str]]:
+def run_module(module: str, tests: list[str], root: Path) -> tuple[int, int, list[str]] | None:
+    """killed, total and the survivors; None when mutmut tried no mutant (the selected tests failed unmutated)."""
     work = root / module.replace("/", "_")
     copy_tree(work)
     with (work / "pyproject.toml").open("a") as config:
@@ -194,9 +195,11 @@ def run_module(module: str, tests: list[str], root: Path) -> tuple[int, int, lis
     mutmut = str(Path(sys.executable).with_name("mutmut"))
     log = work / "mutmut.log"
     with log.open("w") as out:
-        subprocess.run(
+        tried = subprocess.run(
             [mutmut, "run", "--max-children", str(MAX_CHILDREN)], cwd=work, env=env, stdout=out, stderr=out, check=False
         )
+    if tried.returncode != 0:  # the tests failed unmutated (its statistics or clean run): nothing to score
+        return None
     counts = count(work, module)
     killed = counts.get("killed", 0) + counts.get("timeout", 0)
     total = sum(counts.values())
@@ -218,7 +221,16 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     for module in wanted:
         module_started = time.monotonic()
-        killed, total, survivors = run_module(module, TARGETS[module], root)
+        outcome = run_module(module, TARGETS[module], root)
+        if outcome is None:
+            print(
+                f"{module:42} not tried: its tests failed without a mutant (see {root}/"
+                f"{module.replace('/', '_')}/mutmut.log); run them: .venv/bin/pytest {' '.join(TARGETS[module])}",
+                flush=True,
+            )
+            failing.append(module)
+            continue
+        killed, total, survivors = outcome
         score = killed / total if total else 1.0
         seconds = time.monotonic() - module_started
         print(f"{module:42} {killed:5} / {total:<5} killed  {score:6.1%}  {seconds:6.0f} s", flush=True)
@@ -227,7 +239,7 @@ def main(argv: list[str]) -> int:
             failing.append(module)
     print(f"total time {time.monotonic() - started:.0f} s")
     if failing:
-        print(f"below {MINIMUM_SCORE:.0%}: {', '.join(failing)} (survivors listed in {root}/*.survivors.txt)")
+        print(f"below {MINIMUM_SCORE:.0%} or not tried: {', '.join(failing)} (survivors in {root}/*.survivors.txt)")
         return 1
     return 0
 
