@@ -4,11 +4,11 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from generations.models import Generation
-from specialists.models import Conversation, Message, Phase, RefineLoop, Review, Role
-from specialists.services import actions, refine_loop
+from specialists.models import Conversation, Message, Phase, RefineLoop, Role
+from specialists.services import actions
 from specialists.services.live import live
 from specialists.services.turns import is_paused
-from tests.fixtures.conversations import messages_of, put_in_phase
+from tests.fixtures.conversations import messages_of, put_in_phase, running_loop
 
 
 @pytest.mark.parametrize(
@@ -337,25 +337,11 @@ async def test_an_edit_folds_the_old_words_and_their_answers_behind_the_new_ones
     assert _told_of(listener, told) >= told
 
 
-def _running_loop(session) -> RefineLoop:
-    """An auto-refine loop going on after Lens reviewed a result."""
-    session.settings = {"auto_refine": {"on": True, "attempts": 3, "threshold": 8}}
-    session.save()
-    conversation = Conversation.objects.create(session=session, phase=Phase.COMPLETE)
-    conversation.append_message(Role.USER, "a red lighthouse, stormy sea")
-    generation = Generation.objects.create(session=session, status="complete")
-    result = conversation.append_message(Role.SYSTEM, "ready", kind="result", opens_turn=True, generation=generation)
-    bubble = conversation.append_message(Role.CRITIC, "Looked.", kind=Message.Kind.REVIEW)
-    review = Review.objects.create(message=bubble, generation=generation, score=4, fix="More storm.")
-    refine_loop.after_review(conversation, review, result)
-    return RefineLoop.objects.get(conversation=conversation)
-
-
 @with_database
 async def test_the_artists_words_pause_an_auto_refine_loop_and_every_browser_sees_its_card_change(
     alice, alice_session, listener_for
 ):
-    loop = await sync_to_async(_running_loop)(alice_session)
+    loop = await sync_to_async(running_loop)(alice_session)
     listener = listener_for(alice_session.pk)
 
     posted = await actions.post_message(alice_session, alice, "keep the storm, lose the boat")

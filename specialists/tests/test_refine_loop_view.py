@@ -3,25 +3,16 @@
 import pytest
 from django.urls import reverse
 
-from generations.models import Generation
-from specialists.models import Conversation, Message, Phase, RefineLoop, Review, Role
+from specialists.models import Message, RefineLoop
 from specialists.services import refine_loop
+from tests.fixtures.conversations import running_loop
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def loop(alice_session):
-    alice_session.settings = {"auto_refine": {"on": True, "attempts": 3, "threshold": 8}}
-    alice_session.save()
-    conversation = Conversation.objects.create(session=alice_session, phase=Phase.COMPLETE)
-    conversation.append_message(Role.USER, "a red lighthouse, stormy sea")
-    generation = Generation.objects.create(session=alice_session, status="complete")
-    result = conversation.append_message(Role.SYSTEM, "ready", kind="result", opens_turn=True, generation=generation)
-    bubble = conversation.append_message(Role.CRITIC, "Looked.", kind=Message.Kind.REVIEW)
-    review = Review.objects.create(message=bubble, generation=generation, score=4, fix="More storm.")
-    refine_loop.after_review(conversation, review, result)
-    return RefineLoop.objects.get(conversation=conversation)
+    return running_loop(alice_session)
 
 
 def url(loop) -> str:
