@@ -62,8 +62,8 @@ def finished_prompt(fake, generation) -> tuple[str, dict]:
         return prompt_id, client.history(prompt_id)
 
 
-def running_within(fake, prompt_id: str, ceiling: float = 10.0) -> None:
-    deadline = time.monotonic() + ceiling
+def running_within(fake, prompt_id: str, seconds: float = 10.0) -> None:
+    deadline = ceiling(seconds)
     while fake.running_prompt_id() != prompt_id:
         assert time.monotonic() < deadline, f"{prompt_id} never started on the fake ComfyUI"
         time.sleep(0.01)
@@ -1022,7 +1022,7 @@ def test_a_socket_dropped_mid_run_re_attaches_to_the_prompt_without_sending_it_a
     dropped = threading.Event()
 
     def drop_once_running() -> None:
-        deadline = time.monotonic() + ceiling(10)
+        deadline = ceiling(10)
         while fake_comfyui.running_prompt_id() is None and time.monotonic() < deadline:
             time.sleep(0.005)
         fake_comfyui.drop_sockets()
