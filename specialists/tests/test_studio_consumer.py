@@ -715,12 +715,18 @@ def _round_answered(messages) -> bool:
     ]
 
 
-async def test_the_artist_edits_their_last_words_and_the_team_answers_the_new_ones(open_socket, alice, fake_ollama):
-    session = await make_session(alice, idea="a fox in the snow")
-    socket = await open_socket(alice, session.pk)
+async def _answered_in_a_browser(open_socket, user):
+    """A session whose idea the team answered, open in a browser: the session, its socket and view, and the
+    stored messages."""
+    session = await make_session(user, idea="a fox in the snow")
+    socket = await open_socket(user, session.pk)
     view = ChatView()
     await view.opened(socket)
-    first = await stored_when(session, _round_answered)
+    return session, socket, view, await stored_when(session, _round_answered)
+
+
+async def test_the_artist_edits_their_last_words_and_the_team_answers_the_new_ones(open_socket, alice, fake_ollama):
+    session, socket, view, first = await _answered_in_a_browser(open_socket, alice)
     await socket.send_json_to({"action": "edit", "message": str(first[0].pk), "text": "a hare in the snow"})
 
     def answered_again(messages) -> bool:
@@ -745,11 +751,7 @@ async def test_the_artist_edits_their_last_words_and_the_team_answers_the_new_on
 async def test_an_edit_that_does_not_say_which_words_is_refused_and_stores_nothing(open_socket, alice, fake_ollama):
     from specialists.services.reply_requests import NOT_EDITABLE
 
-    session = await make_session(alice, idea="a fox in the snow")
-    socket = await open_socket(alice, session.pk)
-    view = ChatView()
-    await view.opened(socket)
-    before = await stored_when(session, _round_answered)
+    session, socket, view, before = await _answered_in_a_browser(open_socket, alice)
     await socket.send_json_to({"action": "edit", "text": "a hare in the snow"})
     await view.drain(socket, until=lambda v: any(NOT_EDITABLE in alert for alert in alerts_of(v)))
     assert [(m.pk, m.content) for m in await messages_of(session)] == [(m.pk, m.content) for m in before]
@@ -757,11 +759,7 @@ async def test_an_edit_that_does_not_say_which_words_is_refused_and_stores_nothi
 
 
 async def test_regenerate_folds_the_reply_and_the_specialist_answers_again(open_socket, alice, fake_ollama):
-    session = await make_session(alice, idea="a fox in the snow")
-    socket = await open_socket(alice, session.pk)
-    view = ChatView()
-    await view.opened(socket)
-    first = await stored_when(session, _round_answered)
+    session, socket, view, first = await _answered_in_a_browser(open_socket, alice)
     frame = first[2]
     await socket.send_json_to({"action": "retake", "message": str(frame.pk)})
     stored = await stored_when(session, lambda ms: len(ms) == 6 and ms[-1].status == Message.Status.COMPLETE)
@@ -776,11 +774,7 @@ async def test_continue_has_the_specialist_go_on_from_a_cut_reply(open_socket, a
     from tests.fakes.ollama import long_responder
 
     fake_ollama.responder = long_responder
-    session = await make_session(alice, idea="a fox in the snow")
-    socket = await open_socket(alice, session.pk)
-    view = ChatView()
-    await view.opened(socket)
-    first = await stored_when(session, _round_answered)
+    session, socket, view, first = await _answered_in_a_browser(open_socket, alice)
     luna = first[1]
     assert luna.metadata.get("cut") is True
     await view.drain(
